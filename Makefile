@@ -1,0 +1,35 @@
+# Quick start: `make demo` and `make test`. Each target builds its own .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.test: $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e '.[test,dev]'
+	touch $@
+
+$(VENV)/.examples: $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e '.[examples]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+demo: $(VENV)/.examples
+	$(PY) examples/tour.py
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,55 @@
+"""tapegrad: small, exact, pure-Python reverse-mode autodiff on an explicit Wengert tape.
+
+>>> import tapegrad as tg
+>>> def f(x, y):
+...     return tg.tanh(x * y + y ** 2) / (1 + x)
+>>> round(tg.grad(f)(0.5, 2.0), 6)
+-0.444162
+"""
+
+from .errors import EscapedTracerError, ForeignTracerError, NonFiniteError, TapegradError
+from .primitives import (
+    PRIMITIVES,
+    Primitive,
+    abs,
+    cos,
+    dot,
+    exp,
+    log,
+    power,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    stop_gradient,
+    sum,
+    tanh,
+)
+from .pytree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
+from .tape import Record, Tape
+from .tracer import Tracer, is_traced
+from .transforms import (
+    check_grad,
+    custom_vjp,
+    grad,
+    hessian,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    trace,
+    value_and_grad,
+    vjp,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EscapedTracerError", "ForeignTracerError", "NonFiniteError", "TapegradError",
+    "PRIMITIVES", "Primitive", "Record", "Tape", "Tracer", "is_traced",
+    "abs", "cos", "dot", "exp", "log", "power", "relu", "sigmoid", "sin", "sqrt",
+    "stop_gradient", "sum", "tanh",
+    "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",
+    "check_grad", "custom_vjp", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jvp",
+    "trace", "value_and_grad", "vjp",
+]

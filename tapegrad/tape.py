@@ -1,0 +1,452 @@
+"""The Wengert tape: an append-only list of records, and the sweeps that read it.
+
+While a transform records a function, every primitive operation on a traced
+value appends one record: which operation ran, the indices of its inputs, its
+value, and the partial derivative of its output with respect to each input,
+computed right then ("partials at record time"). When the function returns, the
+recorder is frozen into a :class:`Tape`, which can be printed, iterated, and
+swept: backwards for reverse mode (adjoints) or forwards for forward mode
+(tangents).
+
+Why columns and not one object per record
+-----------------------------------------
+A record is written once and never changed, so it is stored as one entry in
+each of six parallel columns (operation code, value, first input, second input,
+first partial, second partial) instead of as an object. Appending to a Python
+list is the cheapest thing the interpreter can do for us (about 15 ns); an
+object per record would cost an allocation and a reference-cycle-free but
+GC-tracked header on top. To keep memory low the list columns are moved into
+typed ``array`` columns every 4096 records (8 bytes a number instead of a
+pointer plus a boxed float), so a long tape costs about 45 bytes per record.
+Tapes nested inside another trace hold traced values of the outer trace in
+their columns, so they stay as lists.
+
+Encoding. Records with one traced input keep it in the first slot and store -1
+in the second; the second partial column then holds the constant operand (the
+``3.0`` of ``x * 3.0``), which the sweeps ignore and printing and the compiler
+use. N-ary records (``sum``, ``dot``, custom rules) store -2 in the second slot
+and, in the first slot, ``-2 - k`` where ``k`` indexes the tape's ``nary`` list
+that holds their operands. Leaves (the inputs being differentiated) store -1
+in both slots. :class:`Record` is the readable, frozen view of one record.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import threading
+import time
+from array import array
+from typing import Any, Iterator, Sequence
+
+import attrs
+
+from .errors import ESCAPED_MESSAGE, EscapedTracerError
+
+__all__ = ["Record", "Tape", "Recorder"]
+
+NO_INPUT = -1
+NARY = -2
+CHUNK_MASK = 4095  # compact the list columns into arrays every 4096 records
+
+# Operation codes are small ints indexing OPS, which primitives.py fills in.
+# Code 0 is a leaf (an input of the traced function).
+LEAF = 0
+OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
+OP_NAMES: list[str] = ["input"]
+
+
+_PACKERS: dict[int, tuple[struct.Struct, struct.Struct]] = {}
+
+
+def _packers(n: int) -> tuple[struct.Struct, struct.Struct]:
+    """Cached struct packers for n doubles and n 64-bit ints."""
+    try:
+        return _PACKERS[n]
+    except KeyError:
+        pair = (struct.Struct(f"{n}d"), struct.Struct(f"{n}q"))
+        if n == CHUNK_MASK + 1:
+            _PACKERS[n] = pair
+        return pair
+
+
+class _ClosedColumn:
+    """Stands in for the columns of a finished recorder: any append is an escaped tracer."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return 0
+
+    def append(self, _item: Any) -> None:
+        raise EscapedTracerError(ESCAPED_MESSAGE)
+
+
+_CLOSED = _ClosedColumn()
+
+
+class Recorder:
+    """The mutable, append-only state of one running trace (internal).
+
+    Traced values point at their recorder; the recorder points at nothing that
+    points back, so finished traces are freed by reference counting alone.
+    """
+
+    __slots__ = (
+        "ops", "vals", "a0", "a1", "d0", "d1",
+        "_cvals", "_ca0", "_ca1", "_cd0", "_cd1",
+        "nary", "level", "nested", "names", "guards", "closed", "created",
+    )
+
+    def __init__(self, level: int, nested: bool, guards: bool = False) -> None:
+        self.ops = bytearray()
+        self.vals: list = []
+        self.a0: list = []
+        self.a1: list = []
+        self.d0: list = []
+        self.d1: list = []
+        # Compacted prefix of the columns (flat tapes only).
+        self._cvals = array("d")
+        self._ca0 = array("q")
+        self._ca1 = array("q")
+        self._cd0 = array("d")
+        self._cd1 = array("d")
+        self.nary: list = []
+        self.level = level
+        self.nested = nested
+        self.names: dict[int, str] = {}
+        self.guards: list | None = [] if guards else None
+        self.closed = False
+        self.created = time.perf_counter()
+
+    def compact(self) -> None:
+        """Move the list columns into the typed arrays (flat tapes only).
+
+        ``struct`` packs a list of floats about five times faster than
+        ``array.extend`` converts it, so compaction costs about 30 ns a record.
+        """
+        if self.nested or self.closed:
+            return
+        n = len(self.vals)
+        doubles, longs = _packers(n)
+        try:
+            d0 = doubles.pack(*self.d0)
+            d1 = doubles.pack(*self.d1)
+            vals = doubles.pack(*self.vals)
+        except struct.error:
+            # A traced value slipped into a column (a custom rule returning a
+            # tracer of this very trace). Keep lists from now on rather than lose it.
+            self._to_lists()
+            return
+        self._cvals.frombytes(vals)
+        self._cd0.frombytes(d0)
+        self._cd1.frombytes(d1)
+        self._ca0.frombytes(longs.pack(*self.a0))
+        self._ca1.frombytes(longs.pack(*self.a1))
+        for col in (self.vals, self.a0, self.a1, self.d0, self.d1):
+            col.clear()
+
+    def _to_lists(self) -> None:
+        self.vals[:0] = self._cvals.tolist()
+        self.a0[:0] = self._ca0.tolist()
+        self.a1[:0] = self._ca1.tolist()
+        self.d0[:0] = self._cd0.tolist()
+        self.d1[:0] = self._cd1.tolist()
+        self._cvals, self._ca0, self._ca1 = array("d"), array("q"), array("q")
+        self._cd0, self._cd1 = array("d"), array("d")
+        self.nested = True
+
+    def leaf(self, value: Any, name: str | None = None) -> int:
+        """Append an input record and return its index."""
+        i = len(self.ops)
+        self.ops.append(LEAF)
+        self.vals.append(value)
+        self.a0.append(NO_INPUT)
+        self.a1.append(NO_INPUT)
+        self.d0.append(0.0)
+        self.d1.append(0.0)
+        if name is not None:
+            self.names[i] = name
+        if i & CHUNK_MASK == CHUNK_MASK:
+            self.compact()
+        return i
+
+    def freeze(self) -> Tape:
+        """Close the recorder and return its records as an immutable :class:`Tape`."""
+        if not self.nested:
+            self.compact()
+        if self.nested or len(self._cvals) == 0:
+            cols = [self._cvals.tolist() + self.vals if len(self._cvals) else self.vals,
+                    self._ca0.tolist() + self.a0 if len(self._ca0) else self.a0,
+                    self._ca1.tolist() + self.a1 if len(self._ca1) else self.a1,
+                    self._cd0.tolist() + self.d0 if len(self._cd0) else self.d0,
+                    self._cd1.tolist() + self.d1 if len(self._cd1) else self.d1]
+        else:
+            cols = [self._cvals, self._ca0, self._ca1, self._cd0, self._cd1]
+        tape = Tape(
+            ops=bytes(self.ops),
+            values=cols[0], a0=cols[1], a1=cols[2], d0=cols[3], d1=cols[4],
+            nary=tuple(self.nary),
+            names=dict(self.names),
+            guards=tuple(self.guards) if self.guards is not None else (),
+            level=self.level,
+            nested=self.nested,
+            record_seconds=time.perf_counter() - self.created,
+        )
+        self.close()
+        return tape
+
+    def close(self) -> None:
+        """Stop recording: later use of this trace's values raises EscapedTracerError."""
+        self.closed = True
+        self.ops = self.vals = self.a0 = self.a1 = self.d0 = self.d1 = _CLOSED  # type: ignore[assignment]
+        self._cvals = self._ca0 = self._ca1 = self._cd0 = self._cd1 = None  # type: ignore[assignment]
+        self.nary = _CLOSED  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------------------
+# The per-thread stack of open recorders. A recorder's level is its depth in the
+# stack; a traced value of a deeper (more recent) trace treats values of outer
+# traces as constants, which is what keeps nested derivatives apart.
+# ---------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def active() -> list[Recorder]:
+    """The open recorders of this thread, outermost first."""
+    try:
+        return _local.stack
+    except AttributeError:
+        _local.stack = []
+        return _local.stack
+
+
+def open_recorder(guards: bool = False) -> Recorder:
+    stack = active()
+    rec = Recorder(level=len(stack) + 1, nested=bool(stack), guards=guards)
+    stack.append(rec)
+    return rec
+
+
+def pop_recorder(rec: Recorder) -> None:
+    stack = active()
+    if stack and stack[-1] is rec:
+        stack.pop()
+    elif rec in stack:  # an exception unwound an inner trace without popping it
+        del stack[stack.index(rec):]
+
+
+# ---------------------------------------------------------------------------
+# Records and the frozen tape.
+# ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Record:
+    """One line of the Wengert list: ``values[index] = op(*inputs)``.
+
+    ``inputs`` are record indices (``None`` for a constant operand, whose value is
+    in ``constants``); ``partials`` are d(output)/d(input) for each traced input.
+    """
+
+    index: int
+    op: str
+    inputs: tuple
+    value: Any
+    partials: tuple
+    constants: tuple = ()
+    name: str | None = None
+
+
+def _is_zero(g: Any) -> bool:
+    return type(g) is float and g == 0.0
+
+
+def _scaled(g: Any, d: Any) -> Any:
+    """g * d, without recording a multiplication by an exact 1 or -1."""
+    if type(d) is float:
+        if d == 1.0:
+            return g
+        if d == -1.0:
+            return -g
+    if type(g) is float and g == 1.0:
+        return d
+    return g * d
+
+
+def _accumulate(adj: list, i: int, contribution: Any) -> None:
+    """adj[i] += contribution, without recording an addition to an exact zero."""
+    cur = adj[i]
+    adj[i] = contribution if _is_zero(cur) else cur + contribution
+
+
+@attrs.frozen(eq=False, repr=False)
+class Tape:
+    """The immutable record of one traced call: a Wengert list.
+
+    ``str(tape)`` prints one line per record; ``len(tape)``, indexing and iteration
+    give :class:`Record` views. ``backward`` and ``forward`` run the reverse and
+    forward sweeps over it.
+
+    >>> import tapegrad as tg
+    >>> tape = tg.trace(lambda x, y: x * y + y)(2.0, 3.0)
+    >>> len(tape)
+    4
+    >>> print(tape)
+    %0 = input                       # 2
+    %1 = input                       # 3
+    %2 = %0 * %1                     # 6
+    %3 = %2 + %1                     # 9
+    """
+
+    ops: bytes
+    values: Sequence
+    a0: Sequence
+    a1: Sequence
+    d0: Sequence
+    d1: Sequence
+    nary: tuple
+    names: dict
+    guards: tuple = ()
+    level: int = 1
+    nested: bool = False
+    record_seconds: float = 0.0
+    outputs: tuple = ()
+    inputs: tuple = ()
+    timings: dict = attrs.field(factory=dict)
+
+    # -- reading ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __getitem__(self, i: int) -> Record:
+        n = len(self.ops)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"record index {i} out of range for a tape of {n} records")
+        return OPS[self.ops[i]].record(self, i) if self.ops[i] else Record(
+            i, "input", (), self.values[i], (), (), self.names.get(i)
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self[i] for i in range(len(self.ops)))
+
+    def name(self, i: int) -> str:
+        """The label of record ``i``: its given name, or ``%i``."""
+        return self.names.get(i) or f"%{i}"
+
+    def __str__(self) -> str:
+        from .viz import format_forward
+
+        return format_forward(self)
+
+    def __repr__(self) -> str:
+        return f"<Tape: {len(self)} records, level {self.level}>"
+
+    # -- sweeps -----------------------------------------------------------------
+    def backward(self, seeds: dict[int, Any]) -> list:
+        """Reverse sweep: the adjoint of every record, given output cotangents.
+
+        The tape is already in evaluation order, so walking it backwards visits
+        every record after all the records that use it: no topological sort is
+        needed. Reads default to zero and writes add.
+        """
+        start = time.perf_counter()
+        n = len(self.ops)
+        adj: list = [0.0] * n
+        flat = True
+        for i, g in seeds.items():
+            if type(g) is not float:
+                flat = False
+            _accumulate(adj, i, g)
+        if flat and not self.nested:
+            _reverse_floats(self, adj)
+        else:
+            _reverse_generic(self, adj)
+        self.timings["backward"] = time.perf_counter() - start
+        return adj
+
+    def forward(self, seeds: dict[int, Any]) -> list:
+        """Forward sweep: the tangent of every record, given input tangents."""
+        n = len(self.ops)
+        tan: list = [0.0] * n
+        a0, a1, d0, d1, ops, nary = self.a0, self.a1, self.d0, self.d1, self.ops, self.nary
+        for k in range(n):
+            a = a0[k]
+            b = a1[k]
+            if b >= 0:
+                t = _scaled(tan[a], d0[k]) if not _is_zero(tan[a]) else 0.0
+                u = _scaled(tan[b], d1[k]) if not _is_zero(tan[b]) else 0.0
+                tan[k] = u if _is_zero(t) else (t if _is_zero(u) else t + u)
+            elif a >= 0:
+                t = tan[a]
+                tan[k] = 0.0 if _is_zero(t) else _scaled(t, d0[k])
+            elif b == NARY:
+                total: Any = 0.0
+                for j, d in OPS[ops[k]].nary_partials(nary[-2 - a]):
+                    t = tan[j]
+                    if not _is_zero(t):
+                        c = _scaled(t, d)
+                        total = c if _is_zero(total) else total + c
+                tan[k] = total
+            elif k in seeds:
+                tan[k] = seeds[k]
+        return tan
+
+    def stats(self) -> str:
+        """Records by operation, total records, bytes held, and sweep timings."""
+        from .viz import format_stats
+
+        return format_stats(self)
+
+
+def _reverse_floats(tape: Tape, adj: list) -> None:
+    """The first-order reverse sweep: every adjoint and partial is a float."""
+    ops, nary = tape.ops, tape.nary
+    k = len(ops)
+    for g, a, b, da, db in zip(
+        reversed(adj), reversed(tape.a0), reversed(tape.a1), reversed(tape.d0), reversed(tape.d1)
+    ):
+        k -= 1
+        if g:
+            if b >= 0:
+                adj[a] += g * da
+                adj[b] += g * db
+            elif a >= 0:
+                adj[a] += g * da
+            elif b == NARY:
+                for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                    adj[j] += c
+
+
+def _reverse_generic(tape: Tape, adj: list) -> None:
+    """The reverse sweep when adjoints or partials are traced values of an outer trace.
+
+    The arithmetic below then records on the outer tape, which is how a gradient
+    becomes differentiable again (``grad(grad(f))``). Zero adjoints are skipped only
+    when they are plain floats: a traced zero still carries derivatives.
+    """
+    ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    for k in range(len(ops) - 1, -1, -1):
+        g = adj[k]
+        if _is_zero(g):
+            continue
+        a = a0[k]
+        b = a1[k]
+        if b >= 0:
+            _accumulate(adj, a, _scaled(g, d0[k]))
+            _accumulate(adj, b, _scaled(g, d1[k]))
+        elif a >= 0:
+            _accumulate(adj, a, _scaled(g, d0[k]))
+        elif b == NARY:
+            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                _accumulate(adj, j, c)
+
+
+def column_bytes(col: Any) -> int:
+    """Bytes held by one column, counting boxed floats in lists."""
+    if isinstance(col, array):
+        return sys.getsizeof(col)
+    return sys.getsizeof(col) + sum(sys.getsizeof(v) for v in col if type(v) is float)
