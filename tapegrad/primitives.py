@@ -24,7 +24,8 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-from typing import Any, Iterable, Iterator, Sequence, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Union
 
 import attrs
 

@@ -12,7 +12,8 @@ Offers ``tree_flatten``, ``tree_unflatten``, ``tree_leaves``, ``tree_map``,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import attrs
 
@@ -71,7 +72,8 @@ def _describe(node: TreeDef) -> str:
     if node.kind == _LIST:
         return f"[{inner}]"
     if node.kind == _DICT:
-        return "{" + ", ".join(f"{k!r}: {_describe(c)}" for k, c in zip(node.meta, node.children)) + "}"
+        items = (f"{k!r}: {_describe(c)}" for k, c in zip(node.meta, node.children))
+        return "{" + ", ".join(items) + "}"
     name = node.meta.__name__ if node.kind == _NAMEDTUPLE else type(node.meta).__name__
     return f"{name}({inner})"
 

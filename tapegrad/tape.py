@@ -37,7 +37,8 @@ import sys
 import threading
 import time
 from array import array
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Callable, Union
 
 from .errors import NonFiniteError
 from .primitives import CUSTOM, _nary_record
@@ -348,7 +349,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         call.rec.close()
         raise
     seeds: dict[int, Any] = {}
-    for n, (p, t) in enumerate(zip(primals, tangents)):
+    for n, t in enumerate(tangents):
         t_leaves, t_def = tree_flatten(t)
         if t_def != call.treedefs[n]:
             raise ValueError(
@@ -522,17 +523,21 @@ def check_grad(
         leaves, treedef = tree_flatten(args[n])
         g_leaves = tree_flatten(g_tree)[0]
         for k in range(len(leaves)):
-            def at(delta: float, n: int = n, k: int = k) -> float:
-                moved = list(leaves)
-                moved[k] = float(moved[k]) + delta
-                new_args = list(args)
-                new_args[n] = tree_unflatten(treedef, moved)
-                return float(f(*new_args))
-
-            fd = (at(eps) - at(-eps)) / (2 * eps)
+            fd = (_nudged(f, args, n, leaves, treedef, k, eps)
+                  - _nudged(f, args, n, leaves, treedef, k, -eps)) / (2 * eps)
             g = float(g_leaves[k])
             worst = max(worst, abs(g - fd) / max(1.0, abs(g), abs(fd)))
     return worst
+
+
+def _nudged(f: Callable, args: tuple, n: int, leaves: list, treedef: TreeDef, k: int,
+            delta: float) -> float:
+    """f(*args) with leaf k of argument n moved by delta."""
+    moved = list(leaves)
+    moved[k] = float(moved[k]) + delta
+    new_args = list(args)
+    new_args[n] = tree_unflatten(treedef, moved)
+    return float(f(*new_args))
 
 
 # ---------------------------------------------------------------------------
