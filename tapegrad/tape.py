@@ -346,6 +346,23 @@ class Tape:
     def __repr__(self) -> str:
         return f"<Tape: {len(self)} records, level {self.level}>"
 
+    def format_reverse(self) -> str:
+        """The reverse sweep as text: each record's adjoint and what it sends to its inputs."""
+        from .viz import format_reverse
+
+        return format_reverse(self)
+
+    def draw(self, **options: Any) -> Any:
+        """The tape as a ``graphviz.Digraph`` in tape order, with values and adjoints."""
+        from .viz import draw_tape
+
+        return draw_tape(self, **options)
+
+    def _repr_html_(self) -> str:
+        from .viz import tape_html
+
+        return tape_html(self)
+
     # -- sweeps -----------------------------------------------------------------
     def backward(self, seeds: dict[int, Any]) -> list:
         """Reverse sweep: the adjoint of every record, given output cotangents.
