@@ -242,8 +242,8 @@ class OpInfo:
             return ((j, 1.0) for j in entry[0])
         if self.kind == "dot":
             xi, yi, xv, yv = entry
-            pairs = [(j, w) for j, w in zip(xi, yv) if j >= 0]
-            pairs += [(j, w) for j, w in zip(yi, xv) if j >= 0]
+            pairs = [(j, w) for j, w in zip(xi or (), yv) if j >= 0]
+            pairs += [(j, w) for j, w in zip(yi or (), xv) if j >= 0]
             return iter(pairs)
         return zip(entry[0], entry[1](1.0))
 
@@ -253,8 +253,8 @@ class OpInfo:
             return ((j, g) for j in entry[0])
         if self.kind == "dot":
             xi, yi, xv, yv = entry
-            pairs = [(j, _tape._scaled(g, w)) for j, w in zip(xi, yv) if j >= 0]
-            pairs += [(j, _tape._scaled(g, w)) for j, w in zip(yi, xv) if j >= 0]
+            pairs = [(j, _tape._scaled(g, w)) for j, w in zip(xi or (), yv) if j >= 0]
+            pairs += [(j, _tape._scaled(g, w)) for j, w in zip(yi or (), xv) if j >= 0]
             return iter(pairs)
         # custom rule: its bwd sees the real cotangent, so it need not be linear
         return zip(entry[0], entry[1](g))
@@ -264,7 +264,9 @@ class OpInfo:
             return (entry[1],)
         if self.kind == "dot":
             xi, yi, xv, yv = entry
-            return tuple(v for j, v in zip(xi + yi, xv + yv) if j < 0)
+            xi = tuple(xi) if xi is not None else (-1,) * len(xv)
+            yi = tuple(yi) if yi is not None else (-1,) * len(yv)
+            return tuple(v for j, v in zip(xi + yi, tuple(xv) + tuple(yv)) if j < 0)
         return ()
 
     def expression(self, operands: Sequence[str], constants: Sequence[str] = ()) -> str:
@@ -470,7 +472,12 @@ _namespace: dict[str, Any] = {
     "math": math,
 }
 
-CODES: dict[str, int] = {}
+# The n-ary records take the fixed codes the sweeps in tape.py know.
+SUM = _register("sum", "sum")
+DOT = _register("dot", "dot")
+CUSTOM = _register("custom", "custom")
+assert (SUM, DOT, CUSTOM) == (_tape.SUM, _tape.DOT, _tape.CUSTOM)
+CODES: dict[str, int] = {"sum": SUM, "dot": DOT, "custom": CUSTOM}
 
 for _prim in PRIMITIVES:
     if _prim.arity == 1:
@@ -538,10 +545,6 @@ _namespace["power"] = power
 # N-ary records: one record for a whole sum or dot product.
 # ---------------------------------------------------------------------------
 
-SUM = _register("sum", "sum")
-DOT = _register("dot", "dot")
-CUSTOM = _register("custom", "custom")
-CODES.update(sum=SUM, dot=DOT, custom=CUSTOM)
 
 _get_tape = operator.attrgetter("_tape")
 _get_index = operator.attrgetter("_index")
@@ -626,6 +629,41 @@ def sum(xs: Iterable[Scalar]) -> Scalar:  # noqa: A001
     return _nary_record(rec, SUM, out, (traced, constant))
 
 
+def _unzip(items: Sequence[Any]) -> tuple[Any, list, list] | None:
+    """(recorder, indices, values) if every item is a tracer of one open trace, else None.
+
+    A tuple is unpacked once per trace and remembered: a layer's weights are the
+    same tuple for every sample.
+    """
+    if not items or type(items[0]) is not Tracer:
+        return None
+    rec = items[0]._tape
+    if type(items) is tuple:
+        hit = rec.operands.get(id(items))
+        if hit is not None and hit[0] is items:
+            return hit[1]
+    try:
+        # Comprehensions: their attribute reads are specialised by the
+        # interpreter (about 20 ns an item; operator.attrgetter costs 35).
+        indices = [t._index if t._tape is rec else -1 for t in items]
+    except AttributeError:  # a non-tracer among them
+        return None
+    if rec.closed or -1 in indices:
+        return None
+    result = (rec, indices, [t._value for t in items])
+    if type(items) is tuple:
+        rec.operands[id(items)] = (items, result)
+    return result
+
+
+def _numbers(items: Sequence[Any]) -> bool:
+    """True if every item is a plain int or float (fast check)."""
+    return set(map(type, items)) <= _NUMBER_TYPES
+
+
+_NUMBER_TYPES = {float, int}
+
+
 def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
     """The dot product sum(x * y for x, y in zip(xs, ys)) as a single record.
 
@@ -635,33 +673,37 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
     >>> dot([1.0, 2.0], [3.0, 4.0])
     11.0
     """
-    if not isinstance(xs, (list, tuple)):
+    if type(xs) is not tuple and type(xs) is not list:
         xs = list(xs)
-    if not isinstance(ys, (list, tuple)):
+    if type(ys) is not tuple and type(ys) is not list:
         ys = list(ys)
     if len(xs) != len(ys):
         raise ValueError(f"tapegrad.dot: operands have different lengths {len(xs)} and {len(ys)}")
-    rec = _one_tape(xs)
-    if rec is not None and rec is _one_tape(ys) and not rec.closed:
-        # Fast path: both sides are tracers of one trace (hidden layers).
-        xi = list(map(_get_index, xs))
-        yi = list(map(_get_index, ys))
-        xv = list(map(_get_value, xs))
-        yv = list(map(_get_value, ys))
+    ux = _unzip(xs)
+    uy = _unzip(ys)
+    # Fast paths: one side (or both) all tracers of one open trace, the other
+    # side all plain numbers. This is every neuron of nn.mlp.
+    if ux is not None and (uy is not None and uy[0] is ux[0] or uy is None and _numbers(ys)):
+        rec, xi, xv = ux
+        if uy is not None:
+            _, yi, yv = uy
+        else:
+            yi, yv = None, tuple(ys)  # copied: the record must not change later
+    elif uy is not None and ux is None and _numbers(xs):
+        rec, yi, yv = uy
+        xi, xv = None, tuple(xs)
     else:
-        rec = _innermost(xs) or _innermost(ys)
+        rec = _innermost(list(xs) + list(ys))  # type: ignore[assignment]
         if rec is None:
             return builtins.sum(map(operator.mul, [_to_float("dot", x) for x in xs],
                                     [_to_float("dot", y) for y in ys])) + 0.0
-        if _innermost(ys) is not None and _innermost(ys).level > rec.level:  # type: ignore
-            rec = _innermost(ys)
-        xi, xv = _split(xs, rec, "dot")  # type: ignore[arg-type]
-        yi, yv = _split(ys, rec, "dot")  # type: ignore[arg-type]
-    if all(type(v) is float for v in xv) and all(type(v) is float for v in yv):
-        out = builtins.sum(map(operator.mul, xv, yv)) + 0.0
+        xi, xv = _split(xs, rec, "dot")
+        yi, yv = _split(ys, rec, "dot")
+    if rec.nested:
+        out = dot(xv, yv)  # values may be traced by an outer trace: record it there
     else:
-        out = dot(xv, yv)  # values are traced by an outer trace: record it there
-    return _nary_record(rec, DOT, out, (tuple(xi), tuple(yi), tuple(xv), tuple(yv)))
+        out = builtins.sum(map(operator.mul, xv, yv)) + 0.0
+    return _nary_record(rec, DOT, out, (xi, yi, xv, yv))
 
 
 _namespace["sum"] = sum

@@ -51,8 +51,8 @@ NARY = -2
 CHUNK_MASK = 4095  # compact the list columns into arrays every 4096 records
 
 # Operation codes are small ints indexing OPS, which primitives.py fills in.
-# Code 0 is a leaf (an input of the traced function).
-LEAF = 0
+# Code 0 is a leaf (an input of the traced function); the n-ary records come next.
+LEAF, SUM, DOT, CUSTOM = 0, 1, 2, 3
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 OP_NAMES: list[str] = ["input"]
 
@@ -96,7 +96,7 @@ class Recorder:
     __slots__ = (
         "ops", "vals", "a0", "a1", "d0", "d1",
         "_cvals", "_ca0", "_ca1", "_cd0", "_cd1",
-        "nary", "level", "nested", "names", "guards", "closed", "created",
+        "nary", "level", "nested", "names", "guards", "closed", "created", "operands",
     )
 
     def __init__(self, level: int, nested: bool, guards: bool = False) -> None:
@@ -113,6 +113,10 @@ class Recorder:
         self._cd0 = array("d")
         self._cd1 = array("d")
         self.nary: list = []
+        # Unpacked operand tuples of dot (the weights of a layer are the same tuple
+        # for every sample), keyed by id and holding the tuple so the id stays
+        # valid; cleared when the trace closes, so it never outlives the trace.
+        self.operands: dict[int, tuple] = {}
         self.level = level
         self.nested = nested
         self.names: dict[int, str] = {}
@@ -203,6 +207,7 @@ class Recorder:
         self.ops = self.vals = self.a0 = self.a1 = self.d0 = self.d1 = _CLOSED  # type: ignore[assignment]
         self._cvals = self._ca0 = self._ca1 = self._cd0 = self._cd1 = None  # type: ignore[assignment]
         self.nary = _CLOSED  # type: ignore[assignment]
+        self.operands = {}
 
 
 # ---------------------------------------------------------------------------
@@ -435,8 +440,21 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
             elif a >= 0:
                 adj[a] += g * da
             elif b == NARY:
-                for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
-                    adj[j] += c
+                if ops[k] == DOT:  # inlined: one neuron of a linear layer
+                    xi, yi, xv, yv = nary[-2 - a]
+                    # A plain loop: the interpreter specialises float * and +=
+                    # on a list, which beats map() with bound methods here.
+                    if xi is not None:
+                        for j, w in zip(xi, yv):
+                            if j >= 0:
+                                adj[j] += g * w
+                    if yi is not None:
+                        for j, w in zip(yi, xv):
+                            if j >= 0:
+                                adj[j] += g * w
+                else:
+                    for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                        adj[j] += c
 
 
 def _reverse_generic(tape: Tape, adj: list) -> None:

@@ -45,6 +45,8 @@ def expression(tape: Tape, k: int) -> str:
         xi, yi, xv, yv = tape.nary[-2 - tape.a0[k]]
         side = lambda idx, vals: "[" + ", ".join(  # noqa: E731
             tape.name(j) if j >= 0 else fmt(v) for j, v in zip(idx, vals)) + "]"
+        xi = xi or (-1,) * len(xv)
+        yi = yi or (-1,) * len(yv)
         return f"dot({side(xi, xv)}, {side(yi, yv)})"
     names, consts = _operands(tape, k)
     if info.kind == "sum":
@@ -116,6 +118,9 @@ def _record_function(tape: Tape, k: int) -> tuple[list[float], Callable[[list[fl
         return xs, lambda v: math.fsum(v) + consts[0]
     if info.kind == "dot":
         xi, yi, xv, yv = tape.nary[-2 - tape.a0[k]]
+
+        xi = xi or (-1,) * len(xv)
+        yi = yi or (-1,) * len(yv)
 
         def dot_of(v: list[float]) -> float:
             it = iter(v)
