@@ -8,6 +8,7 @@
 """
 
 from .errors import EscapedTracerError, ForeignTracerError, NonFiniteError, TapegradError
+from .jit import jit
 from .primitives import (
     PRIMITIVES,
     Primitive,
@@ -51,5 +52,5 @@ __all__ = [
     "stop_gradient", "sum", "tanh",
     "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",
     "check_grad", "custom_vjp", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jvp",
-    "trace", "value_and_grad", "vjp",
+    "trace", "value_and_grad", "vjp", "jit",
 ]

@@ -247,17 +247,18 @@ class OpInfo:
             return iter(pairs)
         return zip(entry[0], entry[1](1.0))
 
-    def nary_adjoints(self, entry: tuple, g: Any) -> Iterator[tuple[int, Any]]:
-        """(input index, contribution) pairs for output adjoint ``g`` (reverse sweep)."""
-        if self.kind == "sum":
-            return ((j, g) for j in entry[0])
-        if self.kind == "dot":
-            xi, yi, xv, yv = entry
-            pairs = [(j, _tape._scaled(g, w)) for j, w in zip(xi or (), yv) if j >= 0]
-            pairs += [(j, _tape._scaled(g, w)) for j, w in zip(yi or (), xv) if j >= 0]
-            return iter(pairs)
-        # custom rule: its bwd sees the real cotangent, so it need not be linear
-        return zip(entry[0], entry[1](g))
+    def nary_adjoints(self, entry: tuple, g: Any, lazy: bool = False) -> Iterator[tuple]:
+        """(input index, contribution) pairs for output adjoint ``g`` (reverse sweep).
+
+        With ``lazy`` the contribution is an unmultiplied ``(g, partial)`` pair.
+        """
+        if self.kind == "custom":
+            # its bwd sees the real cotangent, so it need not be linear in it
+            cts = entry[1](g)
+            return ((j, (c, 1.0)) for j, c in zip(entry[0], cts)) if lazy else zip(entry[0], cts)
+        if lazy:
+            return ((j, (g, d)) for j, d in self.nary_partials(entry))
+        return ((j, _tape._scaled(g, d)) for j, d in self.nary_partials(entry))
 
     def nary_constants(self, entry: tuple) -> tuple:
         if self.kind == "sum":
@@ -707,4 +708,29 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
 
 
 _namespace["sum"] = sum
+
+
+def linear_combination(pairs: Sequence[tuple[Any, Any]]) -> Any:
+    """sum(g * d for g, d in pairs) recorded as at most one ``dot`` record.
+
+    Float terms are added up directly, exact zeros are dropped, and a single term
+    times an exact 1 is returned as it is, so nothing is recorded that is not needed.
+    """
+    gs: list = []
+    ds: list = []
+    constant = 0.0
+    for g, d in pairs:
+        if type(g) is float and type(d) is float:
+            constant += g * d
+        elif not (type(g) is float and g == 0.0 or type(d) is float and d == 0.0):
+            gs.append(g)
+            ds.append(d)
+    if not gs:
+        return constant
+    if len(gs) == 1 and constant == 0.0:
+        return _tape._scaled(gs[0], ds[0])
+    if constant != 0.0:
+        gs.append(constant)
+        ds.append(1.0)
+    return dot(gs, ds)
 _namespace["dot"] = dot

@@ -392,31 +392,12 @@ class Tape:
         return adj
 
     def forward(self, seeds: dict[int, Any]) -> list:
-        """Forward sweep: the tangent of every record, given input tangents."""
-        n = len(self.ops)
-        tan: list = [0.0] * n
-        a0, a1, d0, d1, ops, nary = self.a0, self.a1, self.d0, self.d1, self.ops, self.nary
-        for k in range(n):
-            a = a0[k]
-            b = a1[k]
-            if b >= 0:
-                t = _scaled(tan[a], d0[k]) if not _is_zero(tan[a]) else 0.0
-                u = _scaled(tan[b], d1[k]) if not _is_zero(tan[b]) else 0.0
-                tan[k] = u if _is_zero(t) else (t if _is_zero(u) else t + u)
-            elif a >= 0:
-                t = tan[a]
-                tan[k] = 0.0 if _is_zero(t) else _scaled(t, d0[k])
-            elif b == NARY:
-                total: Any = 0.0
-                for j, d in OPS[ops[k]].nary_partials(nary[-2 - a]):
-                    t = tan[j]
-                    if not _is_zero(t):
-                        c = _scaled(t, d)
-                        total = c if _is_zero(total) else total + c
-                tan[k] = total
-            elif k in seeds:
-                tan[k] = seeds[k]
-        return tan
+        """Forward sweep: the tangent of every record, given input tangents.
+
+        Each record's tangent is the sum of its inputs' tangents times its partials,
+        computed in tape order.
+        """
+        return _forward_sweep(self, seeds)
 
     def stats(self) -> str:
         """Records by operation, total records, bytes held, and sweep timings."""
@@ -460,25 +441,66 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
 def _reverse_generic(tape: Tape, adj: list) -> None:
     """The reverse sweep when adjoints or partials are traced values of an outer trace.
 
-    The arithmetic below then records on the outer tape, which is how a gradient
-    becomes differentiable again (``grad(grad(f))``). Zero adjoints are skipped only
-    when they are plain floats: a traced zero still carries derivatives.
+    The arithmetic then records on the outer tape, which is how a gradient becomes
+    differentiable again (``grad(grad(f))``) and how ``jit`` captures a reverse
+    sweep. So that the outer tape stays short, contributions to an adjoint are
+    collected as (adjoint, partial) pairs and combined only when the sweep reaches
+    that record: one ``dot`` record instead of a multiply and an add per pair.
+    Zero adjoints are skipped only when they are plain floats: a traced zero
+    still carries derivatives.
     """
+    from .primitives import linear_combination
+
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    pending: list = [None] * len(ops)
+    for k, g in enumerate(adj):
+        if not _is_zero(g):
+            pending[k] = [(g, 1.0)]
     for k in range(len(ops) - 1, -1, -1):
-        g = adj[k]
+        pairs = pending[k]
+        if pairs is None:
+            continue
+        pending[k] = None
+        g = adj[k] = linear_combination(pairs)
         if _is_zero(g):
             continue
         a = a0[k]
         b = a1[k]
-        if b >= 0:
-            _accumulate(adj, a, _scaled(g, d0[k]))
-            _accumulate(adj, b, _scaled(g, d1[k]))
-        elif a >= 0:
-            _accumulate(adj, a, _scaled(g, d0[k]))
+        if a >= 0:
+            _push(pending, a, (g, d0[k]))
+            if b >= 0:
+                _push(pending, b, (g, d1[k]))
         elif b == NARY:
-            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
-                _accumulate(adj, j, c)
+            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
+                _push(pending, j, c)
+
+
+def _push(pending: list, j: int, pair: tuple) -> None:
+    if pending[j] is None:
+        pending[j] = [pair]
+    else:
+        pending[j].append(pair)
+
+
+def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
+    from .primitives import linear_combination
+
+    a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
+    tan: list = [0.0] * len(ops)
+    for k in range(len(ops)):
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            pairs = [(tan[a], d0[k])]
+            if b >= 0:
+                pairs.append((tan[b], d1[k]))
+            tan[k] = linear_combination(pairs)
+        elif b == NARY:
+            tan[k] = linear_combination(
+                [(tan[j], d) for j, d in OPS[ops[k]].nary_partials(nary[-2 - a])])
+        elif k in seeds:
+            tan[k] = seeds[k]
+    return tan
 
 
 def column_bytes(col: Any) -> int:

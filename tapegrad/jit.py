@@ -1,0 +1,335 @@
+"""jit: record a function once, turn its tape into straight-line Python, replay it fast.
+
+``jit(f)`` traces ``f`` on its first call and writes the tape out as Python
+source: one assignment per record, in tape order, compiled with ``compile()``.
+Later calls with the same argument structure run that code on plain floats,
+with no tracing at all. ``jit(grad(f))`` and ``jit(value_and_grad(f))`` work
+because differentiating inside a trace records the reverse sweep on the outer
+tape, so the generated code holds the forward pass and the reverse sweep.
+
+Guards. Python control flow on traced values (``if x > 0``, ``max``, ``abs``,
+``relu``'s kink) is decided once, at trace time. Every such comparison is
+recorded as a guard, and the generated code checks each guard where it was
+taken. When a guard fails (a branch would go the other way) the call is traced
+again and the new variant cached beside the old one, instead of returning a
+wrong answer.
+
+Safety. Only numbers from the tape reach the generated source, written with
+``repr`` of a float; user labels appear only in comments, stripped to safe
+characters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Any, Callable
+
+from .primitives import OPS, _namespace
+from .pytree import (
+    _ATTRS,
+    _DICT,
+    _LEAF,
+    _LIST,
+    _NAMEDTUPLE,
+    _NONE,
+    _TUPLE,
+    TreeDef,
+    _build,
+    tree_flatten,
+)
+from .tape import CUSTOM, DOT, LEAF, NARY, SUM, Tape, active
+from .tracer import Tracer
+from .transforms import _Traced
+
+__all__ = ["jit", "Jitted"]
+
+MAX_VARIANTS = 32
+
+
+class _GuardFailed(Exception):
+    """Raised by generated code when a recorded branch would go the other way."""
+
+
+class _NotCompilable(Exception):
+    """The tape holds a record the code generator cannot write out."""
+
+
+def _const(v: Any) -> str:
+    """A constant as source text: the repr of a float, never anything else."""
+    v = float(v)
+    if math.isfinite(v):
+        return repr(v)
+    if math.isnan(v):
+        return "_NAN"
+    return "_INF" if v > 0 else "(-_INF)"
+
+
+_SAFE_LABEL = re.compile(r"[^A-Za-z0-9_.\- ]")
+
+
+def _comment(label: str | None) -> str:
+    if not label:
+        return ""
+    return "  # " + _SAFE_LABEL.sub("?", label)[:40]
+
+
+def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
+    """The float expression computing record k from earlier variables."""
+    info = OPS[tape.ops[k]]
+    a, b = tape.a0[k], tape.a1[k]
+    if info.code == SUM:
+        indices, constant = tape.nary[-2 - a]
+        terms = [var(j) for j in indices]
+        if constant:
+            terms.append(_const(constant))
+        return " + ".join(terms) if terms else "0.0"
+    if info.code == DOT:
+        xi, yi, xv, yv = tape.nary[-2 - a]
+        xi = xi if xi is not None else (-1,) * len(xv)
+        yi = yi if yi is not None else (-1,) * len(yv)
+        terms = [_product(var(i) if i >= 0 else _const(x), var(j) if j >= 0 else _const(y))
+                 for i, j, x, y in zip(xi, yi, xv, yv)]
+        return " + ".join(terms) if terms else "0.0"
+    if info.code == CUSTOM:
+        raise _NotCompilable("a custom_vjp function called directly inside jit")
+    prim = info.primitive
+    template = prim.on_floats
+    if info.kind == "unary":
+        return template.format(x=var(a))
+    if info.kind == "tt":
+        return template.format(x=var(a), y=var(b))
+    if info.kind == "tc":
+        return template.format(x=var(a), y=_const(tape.d1[k]))
+    return template.format(x=_const(tape.d1[k]), y=var(a))
+
+
+def _product(left: str, right: str) -> str:
+    if left == "1.0":
+        return right
+    if right == "1.0":
+        return left
+    return f"{left} * {right}"
+
+
+def _inputs_of(tape: Tape, k: int) -> list[int]:
+    a, b = tape.a0[k], tape.a1[k]
+    if b == NARY:
+        return [j for j, _ in OPS[tape.ops[k]].nary_partials(tape.nary[-2 - a])]
+    return [j for j in (a, b) if j >= 0]
+
+
+def _output_expression(out_def: TreeDef, leaves: list[str], env: dict) -> str:
+    """Source text that builds the output pytree directly from the output variables.
+
+    Containers are written as literals; dict keys, named-tuple types and attrs
+    templates are referenced from ``env`` by position, never written as code.
+    """
+    it = iter(leaves)
+
+    def build(node: TreeDef) -> str:
+        kind = node.kind
+        if kind == _LEAF:
+            return next(it)
+        if kind == _NONE:
+            return "None"
+        parts = [build(c) for c in node.children]
+        if kind == _TUPLE:
+            return "(" + "".join(p + ", " for p in parts) + ")"
+        if kind == _LIST:
+            return "[" + ", ".join(parts) + "]"
+        slot = len(env)
+        env[f"_S{slot}"] = node.meta
+        if kind == _DICT:
+            return "{" + ", ".join(f"_S{slot}[{i}]: {p}" for i, p in enumerate(parts)) + "}"
+        if kind == _NAMEDTUPLE:
+            return f"_S{slot}(" + ", ".join(parts) + ")"
+        return f"_build_attrs(_S{slot}, (" + "".join(p + ", " for p in parts) + "))"
+
+    return build(out_def)
+
+
+def _build_attrs(template: Any, children: tuple) -> Any:
+    return _build(_ATTRS, template, list(children))
+
+
+def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
+                    name: str = "compiled", result: str | None = None) -> str:
+    """Straight-line Python source for a tape: inputs in, outputs out.
+
+    ``inputs`` are the record indices of the leaves in argument order;
+    ``outputs`` are record indices (int) or constants (float) per output leaf.
+    Records that no output or guard depends on are left out.
+    """
+    n = len(tape)
+    guards_at: dict[int, list] = {}
+    for guard in tape.guards:
+        guards_at.setdefault(guard[0], []).append(guard)
+    # Live records: what the outputs and the guards need.
+    live = bytearray(n)
+    stack = [j for j in outputs if isinstance(j, int) and j >= 0]
+    for guard in tape.guards:
+        stack += [j for j in (guard[2], guard[3]) if j >= 0]
+    while stack:
+        j = stack.pop()
+        if not live[j]:
+            live[j] = 1
+            stack.extend(_inputs_of(tape, j))
+
+    def var(j: int) -> str:
+        return f"v{j}"
+
+    lines = [f"def {name}(inputs):"]
+    if inputs:
+        lines.append("    (" + "".join(var(i) + ", " for i in inputs).rstrip(" ") + ") = inputs")
+    for k in range(n + 1):
+        for _, symbol, xi, yi, xc, yc, taken in guards_at.get(k, ()):
+            left = var(xi) if xi >= 0 else _const(xc)
+            right = var(yi) if yi >= 0 else _const(yc)
+            test = f"{left} {symbol} {right}"
+            lines.append(f"    if {'not ' if taken else ''}({test}): raise _GuardFailed")
+        if k == n or not live[k] or tape.ops[k] == LEAF:
+            continue
+        lines.append(f"    {var(k)} = {_expression(tape, k, var)}"
+                     f"{_comment(tape.names.get(k))}")
+    outs = [var(j) if isinstance(j, int) and j >= 0 else _const(j) for j in outputs]
+    if result is None:
+        result = "(" + "".join(o + ", " for o in outs) + ")"
+    lines.append("    return " + result)
+    return "\n".join(lines) + "\n"
+
+
+class _Variant:
+    """One traced-and-compiled version of the function, valid while its guards hold."""
+
+    def __init__(self, source: str, env: dict) -> None:
+        self.source = source
+        namespace = dict(_namespace)
+        namespace.update(env)
+        exec(compile(source, "<tapegrad.jit>", "exec"), namespace)  # our own generated text
+        self.fn = namespace["compiled"]
+
+
+_ENV = {"_GuardFailed": _GuardFailed, "_INF": math.inf, "_NAN": math.nan,
+        "_build_attrs": _build_attrs}
+
+
+def _structure(tree: Any, leaves: list) -> Any:
+    """Append the leaves of ``tree`` and return a hashable key of its structure.
+
+    A quicker flatten than ``tree_flatten`` for the containers models use most.
+    """
+    t = type(tree)
+    if t is float or t is int:
+        leaves.append(tree)
+        return None
+    if t is tuple:
+        return (0, *[_structure(c, leaves) for c in tree])
+    if t is list:
+        return (1, *[_structure(c, leaves) for c in tree])
+    if t is dict:
+        return (2, tuple(tree), *[_structure(c, leaves) for c in tree.values()])
+    sub, treedef = tree_flatten(tree)
+    leaves.extend(sub)
+    return (3, treedef) if treedef.num_leaves != 1 or treedef.kind != _LEAF else (4, t)
+
+
+class Jitted:
+    """A function compiled from its tape; see :func:`jit`."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, f)
+        self.f = f
+        self.variants: dict[Any, list[_Variant]] = {}
+        self.traces = 0
+
+    def __call__(self, *args: Any) -> Any:
+        leaves: list = []
+        key = _structure(args, leaves)
+        if active() or not set(map(type, leaves)) <= _NUMBER_TYPES:
+            # Inside another transform (tracers), or non-numeric leaves: run eagerly.
+            return self.f(*args)
+        variants = self.variants.setdefault(key, [])
+        for variant in variants:
+            try:
+                return variant.fn(leaves)
+            except _GuardFailed:
+                continue
+            except (ValueError, ZeroDivisionError, OverflowError):
+                return self.f(*args)  # the eager run raises the same error, with the op's name
+        if len(variants) >= MAX_VARIANTS:
+            return self.f(*args)
+        try:
+            variant = self._trace(args)
+        except _NotCompilable:
+            return self.f(*args)
+        variants.append(variant)
+        return variant.fn(leaves)
+
+    def _trace(self, args: tuple) -> _Variant:
+        self.traces += 1
+        call = _Traced(args, tuple(range(len(args))), "jit", guards=True)
+        out = call.run(self.f, {})
+        try:
+            out_leaves, out_def = tree_flatten(out)
+            outputs: list[Any] = []
+            for leaf in out_leaves:
+                if type(leaf) is Tracer and leaf._tape is call.rec:
+                    outputs.append(leaf._index)
+                elif type(leaf) in (float, int):
+                    outputs.append(float(leaf))
+                else:
+                    raise TypeError(
+                        f"jit: the function returned {type(leaf).__name__} {leaf!r} as a leaf; "
+                        "only numbers (and pytrees of them) can be returned"
+                    )
+            tape = call.rec.freeze()
+        except BaseException:
+            call.rec.close()
+            raise
+        inputs = [i for idx in call.leaf_indices for i in idx]
+        env = dict(_ENV)
+        names = [f"v{j}" if isinstance(j, int) else _const(j) for j in outputs]
+        result = _output_expression(out_def, names, env)
+        source = generate_source(tape, inputs, outputs, result=result)
+        return _Variant(source, env)
+
+    def source(self, *args: Any) -> str:
+        """The generated Python source for calls shaped like ``args`` (traces if needed)."""
+        leaves: list = []
+        key = _structure(args, leaves)
+        for variant in self.variants.get(key, []):
+            try:
+                variant.fn(leaves)
+            except _GuardFailed:
+                continue
+            return variant.source
+        variant = self._trace(args)
+        self.variants.setdefault(key, []).append(variant)
+        return variant.source
+
+
+_NUMBER_TYPES = {float, int}
+
+
+def jit(f: Callable[..., Any]) -> Jitted:
+    """Compile ``f`` from its tape into straight-line Python; re-trace when a guard fails.
+
+    Works on any function of pytrees of numbers, including ``grad(f)`` and
+    ``value_and_grad(f)``. Called inside another transform, or with non-numeric
+    leaves, it simply runs ``f``.
+
+    >>> import tapegrad as tg
+    >>> fast = jit(tg.grad(lambda x: x * x if x > 0 else -x))
+    >>> fast(3.0), fast(-2.0)  # the branch flips: re-traced, not replayed wrongly
+    (6.0, -1.0)
+    >>> print(fast.source(3.0), end="")
+    def compiled(inputs):
+        (v0,) = inputs
+        if not (v0 > 0.0): raise _GuardFailed
+        v2 = v0 + v0
+        return v2
+    """
+    return Jitted(f)
+
