@@ -85,6 +85,8 @@ _NONE_DEF = TreeDef(_NONE, None, (), 0)
 def _children(tree: Any) -> tuple[int, Any, list] | None:
     """Split a container into (kind, meta, children); ``None`` for a leaf."""
     cls = type(tree)
+    if cls is float or cls is int:
+        return None
     if cls is tuple:
         return _TUPLE, None, list(tree)
     if cls is list:

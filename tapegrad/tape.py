@@ -176,6 +176,24 @@ class Recorder:
             self.compact()
         return i
 
+    def leaves(self, values: list, names: Any = None) -> range:
+        """Append one input record per value; return their indices."""
+        start = len(self.ops)
+        n = len(values)
+        self.ops.extend(bytes(n))
+        self.vals.extend(values)
+        self.a0.extend([NO_INPUT] * n)
+        self.a1.extend([NO_INPUT] * n)
+        self.d0.extend([0.0] * n)
+        self.d1.extend([0.0] * n)
+        if names is not None:
+            for i, name in zip(range(start, start + n), names):
+                if name is not None:
+                    self.names[i] = name
+        if len(self.vals) > CHUNK_MASK:
+            self.compact()
+        return range(start, start + n)
+
     def freeze(self) -> Tape:
         """Close the recorder and return its records as an immutable :class:`Tape`."""
         if not self.nested:

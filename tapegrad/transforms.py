@@ -36,12 +36,14 @@ ArgNums = Union[int, Sequence[int]]
 # ---------------------------------------------------------------------------
 
 
-def _check_leaf(path: str, leaf: Any, transform: str) -> Any:
+def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str) -> Any:
+    """Leaf k of ``tree`` as a float (or outer tracer), or a TypeError naming its place."""
     if type(leaf) is float or type(leaf) is Tracer:
         return leaf
     if type(leaf) is int:
         return float(leaf)
     if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
+        path = tree_paths(tree, prefix=prefix)[k][0]
         raise TypeError(
             f"{transform}: the differentiated argument {path} is {type(leaf).__name__} "
             f"{leaf!r}, but only numbers (int or float) can be leaves. Pass numbers there, or "
@@ -72,24 +74,25 @@ class _Traced:
         self.leaf_indices: list[list[int]] = []
         new_args = list(args)
         label_iter = iter(names) if names is not None else None
+        new = object.__new__
         try:
             for n in argnums:
-                paths = tree_paths(args[n], prefix=f"args[{n}]")
                 leaves, treedef = tree_flatten(args[n])
-                indices = []
+                values = [_check_leaf(args[n], f"args[{n}]", k, leaf, transform)
+                          for k, leaf in enumerate(leaves)]
+                labels = None
+                if label_iter is not None:
+                    labels = [next(label_iter, None) for _ in values]
+                indices = self.rec.leaves(values, labels)
                 wrapped = []
-                for (path, _), leaf in zip(paths, leaves):
-                    value = _check_leaf(path, leaf, transform)
-                    label = next(label_iter, None) if label_iter is not None else None
-                    i = self.rec.leaf(value, label)
-                    indices.append(i)
-                    t = object.__new__(Tracer)
+                for i, value in zip(indices, values):
+                    t = new(Tracer)
                     t._tape = self.rec
                     t._index = i
                     t._value = value
                     wrapped.append(t)
                 self.treedefs.append(treedef)
-                self.leaf_indices.append(indices)
+                self.leaf_indices.append(list(indices))
                 new_args[n] = tree_unflatten(treedef, wrapped)
         except BaseException:
             self.abort()
@@ -306,7 +309,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
             )
         seeds: dict[int, Any] = {}
         for k, (root, g) in enumerate(zip(roots, ct_leaves)):
-            g = _check_leaf(f"cotangent leaf {k}", g, "vjp_fn")
+            g = _check_leaf(cotangent, "cotangent", k, g, "vjp_fn")
             if root >= 0:
                 seeds[root] = seeds[root] + g if root in seeds else g
         adj = tape.backward(seeds) if seeds else [0.0] * len(tape)
@@ -356,9 +359,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
                 f"jvp: tangent {n} has structure {t_def!r} but primal {n} has "
                 f"{call.treedefs[n]!r}"
             )
-        for path_leaf, i, tl in zip(tree_paths(t, f"tangents[{n}]"), call.leaf_indices[n],
-                                    t_leaves):
-            seeds[i] = _check_leaf(path_leaf[0], tl, "jvp")
+        for k, (i, tl) in enumerate(zip(call.leaf_indices[n], t_leaves)):
+            seeds[i] = _check_leaf(t, f"tangents[{n}]", k, tl, "jvp")
     tan = tape.forward(seeds)
     values = [_as_float(call.unwrap(x)) for x in out_leaves]
     tangents_out = [tan[call.output_index(x)] if call.output_index(x) >= 0 else 0.0

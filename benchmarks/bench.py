@@ -1,0 +1,293 @@
+"""tapegrad against plain floats and micrograd, measured side by side in one run.
+
+Run with `make bench` (installs the `bench` extra: micrograd 0.1.0). Every
+system's gradient is checked against tapegrad's to 1e-9 before anything is
+timed. Times are medians of several repeats; ratios are taken within this run
+only (timings on a shared machine drift between runs, ratios much less).
+
+Systems:
+  plain      the same model on plain floats, forward only: the floor
+  micrograd  micrograd 0.1.0's Value (tanh added in its own closure style)
+  eager      tapegrad tg.value_and_grad of generic scalar code (+, *, tg.tanh)
+  eager-dot  tapegrad tg.value_and_grad of nn.mlp, which uses the fused dot
+  jit        tapegrad tg.jit(tg.value_and_grad(...)) of the nn.mlp model
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from typing import Any, Callable
+
+import tapegrad as tg
+from tapegrad import datasets, nn
+
+try:
+    from micrograd.engine import Value as MGValue
+except ImportError:  # the bench extra is not installed
+    MGValue = None
+
+
+# ---------------------------------------------------------------------------
+# Models written once, as generic scalar code, for every number type.
+# ---------------------------------------------------------------------------
+
+
+def mg_tanh(v: Any) -> Any:
+    """tanh for micrograd's Value, in micrograd's own style: a node with a closure."""
+    t = math.tanh(v.data)
+    out = MGValue(t, (v,), "tanh")
+
+    def _backward() -> None:
+        v.grad += (1 - t * t) * out.grad
+
+    out._backward = _backward
+    return out
+
+
+def mlp_generic(params: Any, x: Any, act: Callable, final_act: Callable | None) -> list:
+    """An MLP in plain scalar code: works on floats, micrograd Values and tracers."""
+    for li, layer in enumerate(params):
+        last = li == len(params) - 1
+        outs = []
+        for w, b in layer:
+            s = b
+            for wi, xi in zip(w, x):
+                s = s + wi * xi
+            if not last:
+                s = act(s)
+            elif final_act is not None:
+                s = final_act(s)
+            outs.append(s)
+        x = outs
+    return x
+
+
+def sse_generic(params: Any, xs: list, ys: list, act: Callable, final: Callable | None) -> Any:
+    total = 0.0
+    for x, y in zip(xs, ys):
+        d = mlp_generic(params, x, act, final)[0] - y
+        total = total + d * d
+    return total
+
+
+def mse_generic(params: Any, xs: list, ys: list, act: Callable, final: Callable | None) -> Any:
+    return sse_generic(params, xs, ys, act, final) * (1.0 / len(xs))
+
+
+def micrograd_value_and_grad(loss: Callable, params: Any) -> tuple[float, list]:
+    """Wrap every parameter in a Value, run forward and backward, collect the grads."""
+    leaves, treedef = tg.tree_flatten(params)
+    values = [MGValue(p) for p in leaves]
+    out = loss(tg.tree_unflatten(treedef, values))
+    out.backward()
+    return out.data, [v.grad for v in values]
+
+
+# ---------------------------------------------------------------------------
+# Timing.
+# ---------------------------------------------------------------------------
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int, collector: bool) -> float:
+    was = gc.isenabled()
+    (gc.enable if collector else gc.disable)()
+    try:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def agree(name: str, reference: list, other: list, tol: float = 1e-9) -> None:
+    worst = max(abs(a - b) for a, b in zip(reference, other))
+    if len(reference) != len(other) or worst > tol:
+        raise SystemExit(f"{name}: gradient differs from tapegrad's by {worst:.3g} (> {tol})")
+
+
+def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | None,
+               loss_kind: str, repeats: int) -> list[dict]:
+    """Time one MLP workload on every system; returns table rows."""
+    generic = sse_generic if loss_kind == "sse" else mse_generic
+    fused_loss = nn.sum_squared_error if loss_kind == "sse" else nn.mse
+    final_tg = tg.tanh if final is math.tanh else None
+
+    def plain() -> float:
+        return generic(params, xs, ys, math.tanh, final)
+
+    def eager_loss(p: Any) -> Any:
+        return generic(p, xs, ys, tg.tanh, final_tg)
+
+    def dot_loss(p: Any) -> Any:
+        return fused_loss([nn.mlp(p, x, final_activation=final_tg)[0] for x in xs], ys)
+
+    eager = tg.value_and_grad(eager_loss)
+    eager_dot = tg.value_and_grad(dot_loss)
+    start = time.perf_counter()
+    jitted = tg.jit(tg.value_and_grad(dot_loss))
+    jitted(params)
+    compile_seconds = time.perf_counter() - start
+    lines = jitted.source(params).count("\n")
+
+    reference = tg.tree_leaves(eager(params)[1])
+    agree(f"{label} eager-dot", reference, tg.tree_leaves(eager_dot(params)[1]))
+    agree(f"{label} jit", reference, tg.tree_leaves(jitted(params)[1]), tol=1e-12)
+    systems: list[tuple[str, Callable[[], Any]]] = [("plain", plain)]
+    if MGValue is not None:
+        def mg() -> Any:
+            return micrograd_value_and_grad(lambda p: generic(p, xs, ys, mg_tanh, final and mg_tanh), params)
+
+        agree(f"{label} micrograd", reference, mg()[1])
+        systems.append(("micrograd", mg))
+    systems += [("eager", lambda: eager(params)), ("eager-dot", lambda: eager_dot(params)),
+                ("jit", lambda: jitted(params))]
+    rows = []
+    for name, fn in systems:
+        fn()  # warm up
+        rows.append({"workload": label, "system": name,
+                     "on": median_seconds(fn, repeats, True),
+                     "off": median_seconds(fn, repeats, False)})
+    rows[-1]["note"] = f"compile {compile_seconds:.2f} s, {lines} lines"
+    return rows
+
+
+def chain_rows(steps: int, repeats: int) -> list[dict]:
+    """y = tanh(y) * 0.5 + y * 0.5 repeated: cost per record as the tape grows."""
+    def chain(y: Any, tanh: Callable) -> Any:
+        for _ in range(steps):
+            y = tanh(y) * 0.5 + y * 0.5
+        return y
+
+    label = f"chain 10^{round(math.log10(steps))}"
+    rows = [{"workload": label, "system": "plain",
+             "on": median_seconds(lambda: chain(0.3, math.tanh), repeats, True),
+             "off": median_seconds(lambda: chain(0.3, math.tanh), repeats, False)}]
+    if MGValue is not None:
+        def mg() -> float:
+            x = MGValue(0.3)
+            chain(x, mg_tanh).backward()
+            return x.grad
+
+        try:
+            mg()
+            rows.append({"workload": label, "system": "micrograd",
+                         "on": median_seconds(mg, repeats, True),
+                         "off": median_seconds(mg, repeats, False)})
+        except RecursionError:
+            rows.append({"workload": label, "system": "micrograd", "on": None, "off": None,
+                         "note": "fails: RecursionError in backward()"})
+    grad_chain = tg.grad(lambda y: chain(y, tg.tanh))
+    records = 4 * steps + 1
+    on = median_seconds(lambda: grad_chain(0.3), repeats, True)
+    rows.append({"workload": label, "system": "eager", "on": on,
+                 "off": median_seconds(lambda: grad_chain(0.3), repeats, False),
+                 "note": f"{on / records * 1e9:.0f} ns per record"})
+    return rows
+
+
+def memory_rows(steps: int) -> list[dict]:
+    """tracemalloc peak per recorded operation on the chain."""
+    def chain(y: Any, tanh: Callable) -> Any:
+        for _ in range(steps):
+            y = tanh(y) * 0.5 + y * 0.5
+        return y
+
+    ops = 4 * steps
+    rows = []
+    gc.collect()
+    tracemalloc.start()
+    tg.grad(lambda y: chain(y, tg.tanh))(0.3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append({"system": "tapegrad grad (forward + reverse sweep)", "bytes": peak / ops})
+    gc.collect()
+    tracemalloc.start()
+    tape = tg.trace(lambda y: chain(y, tg.tanh))(0.3)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    rows.append({"system": "tapegrad Tape held after trace (with adjoints)", "bytes": held / ops})
+    del tape
+    if MGValue is not None:
+        gc.collect()
+        tracemalloc.start()
+        graph = chain(MGValue(0.3), mg_tanh)
+        held = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append({"system": "micrograd graph after forward (backward fails)", "bytes": held / ops})
+        del graph
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Report.
+# ---------------------------------------------------------------------------
+
+
+def fmt_ms(seconds: float | None) -> str:
+    return "fails" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a / b:.1f}x"
+
+
+def print_table(rows: list[dict]) -> None:
+    print("| workload | system | median ms (gc on) | / plain | / micrograd | median ms (gc off) "
+          "| / plain (gc off) | note |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    base: dict[str, dict] = {}
+    for row in rows:
+        base.setdefault(row["workload"], {})[row["system"]] = row
+    for row in rows:
+        group = base[row["workload"]]
+        plain, mg = group.get("plain"), group.get("micrograd")
+        print(f"| {row['workload']} | {row['system']} | {fmt_ms(row['on'])} "
+              f"| {ratio(row['on'], plain['on'])} "
+              f"| {ratio(row['on'], mg['on']) if mg else '-'} | {fmt_ms(row['off'])} "
+              f"| {ratio(row['off'], plain['off'])} | {row.get('note', '')} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats, chains to 10^4 only")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 9
+    print(f"# tapegrad benchmarks: {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
+          f"{platform.machine()}, {platform.system()}")
+    if MGValue is None:
+        print("(micrograd is not installed: `pip install micrograd==0.1.0`; its rows are left out)")
+    rows: list[dict] = []
+    seed_params = nn.init_mlp(3, [4, 4, 1], seed=1)
+    seed_x = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    seed_y = [1.0, -1.0, -1.0, 1.0]
+    rows += model_rows("seed MLP 3-4-4-1", seed_params, seed_x, seed_y, math.tanh, "sse",
+                       repeats * 10)
+    X, y = datasets.make_moons(100, noise=0.1, seed=0)
+    moons_params = nn.init_mlp(2, [16, 16, 1], seed=1)
+    rows += model_rows("moons MLP 2-16-16-1", moons_params, [list(p) for p in X],
+                       [float(v) for v in y], None, "mse", repeats)
+    for steps in (10**3, 10**4) + (() if args.quick else (10**5, 10**6)):
+        rows += chain_rows(steps, repeats if steps < 10**5 else 3)
+    print()
+    print_table(rows)
+    print()
+    print("Memory on the chain at 10^5 steps (4 x 10^5 operations), tracemalloc:")
+    for row in memory_rows(10**4 if args.quick else 10**5):
+        print(f"  {row['system']:<52} {row['bytes']:8.1f} bytes per operation")
+
+
+if __name__ == "__main__":
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
+    random.seed(0)
+    main()
