@@ -39,7 +39,7 @@ from .pytree import (
     _build,
     tree_flatten,
 )
-from .tape import CUSTOM, DOT, LEAF, NARY, SUM, Tape, active
+from .tape import CUSTOM, DOT, LEAF, NO_INPUT, SUM, Tape, active
 from .tracer import Tracer
 from .transforms import _Traced
 
@@ -115,7 +115,7 @@ def _product(left: str, right: str) -> str:
 
 def _inputs_of(tape: Tape, k: int) -> list[int]:
     a, b = tape.a0[k], tape.a1[k]
-    if b == NARY:
+    if b < NO_INPUT:
         return [j for j, _ in OPS[tape.ops[k]].nary_partials(tape.nary[-2 - a])]
     return [j for j in (a, b) if j >= 0]
 

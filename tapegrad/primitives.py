@@ -591,7 +591,7 @@ def _nary_record(rec: _tape.Recorder, code: int, out: Any, entry: tuple) -> Trac
     rec.ops.append(code)
     rec.vals.append(out)
     rec.a0.append(-2 - len(rec.nary))
-    rec.a1.append(NARY)
+    rec.a1.append(NARY - code)
     rec.d0.append(0.0)
     rec.d1.append(0.0)
     rec.nary.append(entry)

@@ -24,9 +24,10 @@ their columns, so they stay as lists.
 Encoding. Records with one traced input keep it in the first slot and store -1
 in the second; the second partial column then holds the constant operand (the
 ``3.0`` of ``x * 3.0``), which the sweeps ignore and printing and the compiler
-use. N-ary records (``sum``, ``dot``, custom rules) store -2 in the second slot
-and, in the first slot, ``-2 - k`` where ``k`` indexes the tape's ``nary`` list
-that holds their operands. Leaves (the inputs being differentiated) store -1
+use. N-ary records (``sum``, ``dot``, custom rules) store ``-2 - code`` in the
+second slot (so the sweep knows the kind without reading the op column) and,
+in the first slot, ``-2 - k`` where ``k`` indexes the tape's ``nary`` list that
+holds their operands. Leaves (the inputs being differentiated) store -1
 in both slots. :class:`Record` is the readable, frozen view of one record.
 """
 
@@ -47,12 +48,13 @@ from .errors import ESCAPED_MESSAGE, EscapedTracerError
 __all__ = ["Record", "Tape", "Recorder"]
 
 NO_INPUT = -1
-NARY = -2
+NARY = -2  # a1 below this marks an n-ary record: a1 == NARY - code
 CHUNK_MASK = 4095  # compact the list columns into arrays every 4096 records
 
 # Operation codes are small ints indexing OPS, which primitives.py fills in.
 # Code 0 is a leaf (an input of the traced function); the n-ary records come next.
 LEAF, SUM, DOT, CUSTOM = 0, 1, 2, 3
+_DOT_MARK = NARY - DOT
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 OP_NAMES: list[str] = ["input"]
 
@@ -426,20 +428,18 @@ class Tape:
 
 def _reverse_floats(tape: Tape, adj: list) -> None:
     """The first-order reverse sweep: every adjoint and partial is a float."""
-    ops, nary = tape.ops, tape.nary
-    k = len(ops)
+    nary = tape.nary
     for g, a, b, da, db in zip(
         reversed(adj), reversed(tape.a0), reversed(tape.a1), reversed(tape.d0), reversed(tape.d1)
     ):
-        k -= 1
         if g:
             if b >= 0:
                 adj[a] += g * da
                 adj[b] += g * db
             elif a >= 0:
                 adj[a] += g * da
-            elif b == NARY:
-                if ops[k] == DOT:  # inlined: one neuron of a linear layer
+            elif b < NO_INPUT:
+                if b == _DOT_MARK:  # inlined: one neuron of a linear layer
                     xi, yi, xv, yv = nary[-2 - a]
                     # A plain loop: the interpreter specialises float * and +=
                     # on a list, which beats map() with bound methods here.
@@ -452,7 +452,7 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                             if j >= 0:
                                 adj[j] += g * w
                 else:
-                    for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                    for j, c in OPS[NARY - b].nary_adjoints(nary[-2 - a], g):
                         adj[j] += c
 
 
@@ -488,7 +488,7 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
             _push(pending, a, (g, d0[k]))
             if b >= 0:
                 _push(pending, b, (g, d1[k]))
-        elif b == NARY:
+        elif b < NO_INPUT:
             for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
                 _push(pending, j, c)
 
@@ -513,7 +513,7 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
             if b >= 0:
                 pairs.append((tan[b], d1[k]))
             tan[k] = linear_combination(pairs)
-        elif b == NARY:
+        elif b < NO_INPUT:
             tan[k] = linear_combination(
                 [(tan[j], d) for j, d in OPS[ops[k]].nary_partials(nary[-2 - a])])
         elif k in seeds:
