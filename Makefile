@@ -22,7 +22,7 @@ $(VENV)/.bench: $(VENV)/bin/python pyproject.toml
 	touch $@
 
 demo: $(VENV)/.examples
-	$(PY) examples/tour.py
+	$(PY) examples/moons.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q

@@ -657,6 +657,19 @@ def _unzip(items: Sequence[Any]) -> tuple[Any, list, list] | None:
     return result
 
 
+def _numbers_cached(rec: _tape.Recorder, items: Sequence[Any]) -> bool:
+    """_numbers, remembered per trace for tuples (a data point used by a whole layer)."""
+    if type(items) is not tuple:
+        return _numbers(items)
+    hit = rec.operands.get(id(items))
+    if hit is not None and hit[0] is items:
+        return hit[1] is None
+    verdict = _numbers(items)
+    if verdict:
+        rec.operands[id(items)] = (items, None)
+    return verdict
+
+
 def _numbers(items: Sequence[Any]) -> bool:
     """True if every item is a plain int or float (fast check)."""
     return set(map(type, items)) <= _NUMBER_TYPES
@@ -684,7 +697,8 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
     uy = _unzip(ys)
     # Fast paths: one side (or both) all tracers of one open trace, the other
     # side all plain numbers. This is every neuron of nn.mlp.
-    if ux is not None and (uy is not None and uy[0] is ux[0] or uy is None and _numbers(ys)):
+    if ux is not None and (uy is not None and uy[0] is ux[0]
+                           or uy is None and _numbers_cached(ux[0], ys)):
         rec, xi, xv = ux
         if uy is not None:
             _, yi, yv = uy
