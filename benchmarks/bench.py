@@ -145,8 +145,11 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
     agree(f"{label} jit", reference, tg.tree_leaves(jitted(params)[1]), tol=1e-12)
     systems: list[tuple[str, Callable[[], Any]]] = [("plain", plain)]
     if MGValue is not None:
+        mg_final = mg_tanh if final is not None else None
+
         def mg() -> Any:
-            return micrograd_value_and_grad(lambda p: generic(p, xs, ys, mg_tanh, final and mg_tanh), params)
+            return micrograd_value_and_grad(lambda p: generic(p, xs, ys, mg_tanh, mg_final),
+                                            params)
 
         agree(f"{label} micrograd", reference, mg()[1])
         systems.append(("micrograd", mg))
@@ -224,7 +227,8 @@ def memory_rows(steps: int) -> list[dict]:
         graph = chain(MGValue(0.3), mg_tanh)
         held = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        rows.append({"system": "micrograd graph after forward (backward fails)", "bytes": held / ops})
+        rows.append({"system": "micrograd graph after forward (backward fails)",
+                     "bytes": held / ops})
         del graph
     return rows
 
@@ -263,8 +267,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repeats, chains to 10^4 only")
     args = parser.parse_args()
     repeats = 3 if args.quick else 9
-    print(f"# tapegrad benchmarks: {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
-          f"{platform.machine()}, {platform.system()}")
+    print(f"# tapegrad benchmarks: {time.strftime('%Y-%m-%d')}, "
+          f"Python {platform.python_version()}, {platform.machine()}, {platform.system()}")
     if MGValue is None:
         print("(micrograd is not installed: `pip install micrograd==0.1.0`; its rows are left out)")
     rows: list[dict] = []

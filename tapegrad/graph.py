@@ -119,7 +119,7 @@ class Value:
         Leaves accumulate (call ``zero_grad`` between steps); interior nodes
         are reset first, so they hold this pass's gradient only.
         """
-        order = _topological_order(self)
+        order = topological_order(self)
         for node in order:
             if node._prev:
                 node.grad = 0.0
@@ -136,8 +136,16 @@ def _lift(x: object) -> Value:
     raise TypeError(f"Value arithmetic needs a Value, int or float, not {type(x).__name__}")
 
 
-def _topological_order(root: Value) -> list[Value]:
-    """Every node reachable from ``root``, parents before children (iterative DFS)."""
+def topological_order(root: Value) -> list[Value]:
+    """Every node reachable from ``root``, parents before children (iterative DFS).
+
+    ``backward`` needs this order because the nodes only know their parents; a
+    tape is already in this order, which is why its reverse sweep needs no sort.
+
+    >>> x = Value(2.0, label='x'); y = (x * x).tanh()
+    >>> [node._op or node.label for node in topological_order(y)]
+    ['x', '*', 'tanh']
+    """
     order: list[Value] = []
     seen: set[Value] = set()
     stack: list[tuple[Value, bool]] = [(root, False)]
@@ -282,7 +290,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     import graphviz
 
     dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir})
-    for node in _topological_order(root):
+    for node in topological_order(root):
         uid = str(id(node))
         fields = f"{_record_escape(node.label)} | data {node.data:.4f} | grad {node.grad:.4f}"
         dot.node(uid, label=f"{{ {fields} }}", shape="record")
