@@ -416,8 +416,10 @@ def _{n}_forward(self, other):
         y = other._value
 {_indent(_compute(prim, both, "x, y"), 4)}
 {_indent(_record(tt, "xi", "yi", _partial(prim, 0), _partial(prim, 1)), 4)}
-    if type(other) is not float and type(other) is not int:
-        return NotImplemented
+    if type(other) is not float:
+        if type(other) is not int:
+            return NotImplemented
+        other = float(other)  # so that partials and constants on the tape are floats
     tape = self._tape
     xi = self._index
     x = self._value
@@ -425,8 +427,10 @@ def _{n}_forward(self, other):
 {tc_body}
 
 def _{n}_reflected(self, other):
-    if type(other) is not float and type(other) is not int:
-        return NotImplemented
+    if type(other) is not float:
+        if type(other) is not int:
+            return NotImplemented
+        other = float(other)
     tape = self._tape
     yi = self._index
     y = self._value

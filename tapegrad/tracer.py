@@ -95,8 +95,10 @@ class Tracer:
 _CONVERSION_MESSAGE = (
     "{what} on a tapegrad traced value would silently drop its derivative. Inside a "
     "differentiated function use tapegrad's functions instead of math's (tg.exp, tg.log, "
-    "tg.sqrt, tg.tanh, tg.sin, tg.cos, tg.sigmoid, tg.relu, abs, **), or call "
-    "tg.stop_gradient(x) first if you really want a constant."
+    "tg.sqrt, tg.tanh, tg.sin, tg.cos, tg.sigmoid, tg.relu, abs, **). To treat the value "
+    "as a constant, use tg.stop_gradient(x): it stays a traced value that works in "
+    "arithmetic and comparisons but carries no derivative. To see the number, format it "
+    "(f'{{x:.4f}}') or return it from the function (has_aux=True)."
 )
 
 COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {

@@ -21,7 +21,7 @@ from .errors import NonFiniteError
 from .primitives import CUSTOM, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tape import Recorder, Tape, open_recorder, pop_recorder
-from .tracer import Tracer
+from .tracer import Tracer, check_live
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian",
@@ -114,8 +114,10 @@ class _Traced:
 
     def output_index(self, out: Any) -> int:
         """The record index of a scalar output of this trace, or -1 if it is a constant."""
-        if type(out) is Tracer and out._tape is self.rec:
-            return out._index
+        if type(out) is Tracer:
+            if out._tape is self.rec:
+                return out._index
+            check_live(out)  # an outer trace's value is a constant; anything else is an error
         return -1
 
     def unwrap(self, out: Any) -> Any:
