@@ -105,7 +105,7 @@ def test_conversion_of_traced_value_points_to_the_fix(convert: Callable, what: s
 
 
 def test_advice_of_conversion_message_works() -> None:
-    """The message's advice works: stop_gradient gives a constant, and formatting shows the number."""
+    """The advice works: stop_gradient gives a constant, and formatting shows the number."""
     with pytest.raises(TypeError) as info:
         tg.grad(lambda x: float(x))(1.0)
     assert "stop_gradient" in str(info.value) and "format" in str(info.value)
