@@ -290,13 +290,15 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     import graphviz
 
     dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir})
-    for node in topological_order(root):
-        uid = str(id(node))
+    order = topological_order(root)
+    uids = {node: f"n{i}" for i, node in enumerate(order)}  # stable names: same picture, same file
+    for node in order:
+        uid = uids[node]
         fields = f"{_record_escape(node.label)} | data {node.data:.4f} | grad {node.grad:.4f}"
         dot.node(uid, label=f"{{ {fields} }}", shape="record")
         if node._op:
             dot.node(uid + "_op", label=node._op, shape="circle")
             dot.edge(uid + "_op", uid)
             for parent in node._prev:
-                dot.edge(str(id(parent)), uid + "_op")
+                dot.edge(uids[parent], uid + "_op")
     return dot

@@ -632,7 +632,23 @@ class custom_vjp:
 
             return cotangents
 
-        results = [_nary_record(rec, CUSTOM, _as_float(value), (indices, rule_for(o), name))
+        fun = self.fun
+
+        def value_for(o: int) -> Callable[..., Any]:
+            def value(*operands: Any) -> Any:
+                # The function itself with its traced operands moved (per-record checks).
+                moved = list(flat)
+                for (k, _), v in zip(positions, operands):
+                    moved[k] = v
+                it = iter(moved)
+                new_args = [tree_unflatten(td, [inner(next(it)) for _ in lv])
+                            for td, lv in zip(treedefs, leaves)]
+                return tree_flatten(fun(*new_args))[0][o]
+
+            return value
+
+        results = [_nary_record(rec, CUSTOM, _as_float(value),
+                                (indices, rule_for(o), name, value_for(o)))
                    for o, value in enumerate(out_leaves)]
         return tree_unflatten(out_def, results)
 
