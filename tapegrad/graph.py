@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from random import Random
 from typing import Any, Callable
 
+__all__ = ["Value", "Module", "Neuron", "Layer", "MLP", "SGD", "topological_order", "draw_dot"]
 
 class Value:
     """A scalar node: its value, its gradient and the operation that made it.

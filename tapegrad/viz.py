@@ -93,7 +93,13 @@ def _op_name(tape: Tape, k: int) -> str:
 
 
 def format_forward(tape: Tape) -> str:
-    """The forward Wengert list: one line per record with its value."""
+    """The forward Wengert list: one line per record with its value.
+
+    >>> import tapegrad as tg
+    >>> print(format_forward(tg.trace(lambda x: x * 3.0, names=("x",))(2.0)))
+    x = input                        # 2
+    %1 = x * 3                       # 6
+    """
     lines = []
     for k in range(len(tape)):
         lhs = f"{tape.name(k)} = {expression(tape, k)}"
@@ -313,6 +319,13 @@ def render(drawing: Any, path: str | Path, format: str = "svg") -> str:
     Graphviz ``dot`` program is missing, the DOT source is written next to it
     as ``.gv`` instead, a :class:`GraphvizMissingWarning` says how to install
     Graphviz, and that path is returned: nothing fails.
+
+    >>> import tempfile, warnings, tapegrad as tg
+    >>> tape = tg.trace(lambda x: tg.exp(x))(0.0)
+    >>> with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     render(tape, f"{d}/tape").endswith((".svg", ".gv"))
+    True
     """
     import graphviz
 
@@ -351,7 +364,12 @@ def _rule_name(tape: Tape, k: int) -> str:
 
 
 def describe_record(tape: Tape, k: int) -> str:
-    """One record in words, with its inputs' values (for error messages)."""
+    """One record in words, with its inputs' values (for error messages).
+
+    >>> import tapegrad as tg
+    >>> describe_record(tg.trace(lambda x: tg.log(x))(2.0), 1)
+    "%1 = log(%0) (operation 'log', tape index 1, inputs %0 = 2)"
+    """
     name = _rule_name(tape, k)
     rec = tape[k]
     inputs = ", ".join(f"{tape.name(j)} = {fmt(tape.values[j])}" for j in rec.inputs
@@ -361,7 +379,12 @@ def describe_record(tape: Tape, k: int) -> str:
 
 
 def format_stats(tape: Tape) -> str:
-    """Records by operation, total, memory held, and sweep time against the forward."""
+    """Records by operation, total, memory held, and sweep time against the forward.
+
+    >>> import tapegrad as tg
+    >>> print(format_stats(tg.trace(lambda x: x * x)(3.0)).splitlines()[0])
+    records: 2
+    """
     from collections import Counter
 
     from .tape import column_bytes
@@ -496,6 +519,10 @@ def check_records(f: Callable[..., Any], *args: Any, argnums: Any = 0, eps: floa
     A custom-rule record that cannot be re-evaluated on its own is checked
     through the whole function: when every other record is right, a gradient
     that disagrees with finite differences can only come from a custom rule.
+
+    >>> import tapegrad as tg
+    >>> check_records(lambda x, y: tg.tanh(x * y) / y, 0.5, 2.0) < 1e-6
+    True
     """
     from .transforms import check_grad, trace
 
