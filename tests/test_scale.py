@@ -203,3 +203,29 @@ def test_tracer_used_in_another_thread_is_refused(use: Callable[[Any], Any]) -> 
     assert box["owner_grad"] == 3.0
     assert "result" not in box, f"no error; the foreign use returned {box['result']!r}"
     assert isinstance(box["error"], (tg.ForeignTracerError, tg.EscapedTracerError)), box["error"]
+
+
+def test_records_form_no_reference_cycles() -> None:
+    """A finished grad, jit or trace leaves nothing for the cyclic garbage collector."""
+    import gc
+
+    from tapegrad import nn
+
+    params = nn.init_mlp(2, [4, 1], seed=0)
+    xs = [(0.5, -1.0), (1.5, 2.0)]
+
+    def loss(p: Any) -> Any:
+        return nn.mse([nn.mlp(p, x)[0] for x in xs], [1.0, -1.0])
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        tg.value_and_grad(loss)(params)
+        tg.grad(tg.grad(lambda x: tg.tanh(x) * x))(0.3)
+        tg.jacfwd(tg.jacrev(lambda p: p[0] * p[1]))((1.0, 2.0))
+        str(tg.trace(loss)(params))
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
