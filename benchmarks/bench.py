@@ -7,6 +7,9 @@ only (timings on a shared machine drift between runs, ratios much less).
 
 Systems:
   plain      the same model on plain floats, forward only: the floor
+
+Columns: "/ plain" is this system's time over the plain forward's (lower is
+better); "micrograd / this" is how many times faster than micrograd it is.
   micrograd  micrograd 0.1.0's Value (tanh added in its own closure style)
   eager      tapegrad tg.value_and_grad of generic scalar code (+, *, tg.tanh)
   eager-dot  tapegrad tg.value_and_grad of nn.mlp, which uses the fused dot
@@ -157,7 +160,8 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
                 ("jit", lambda: jitted(params))]
     rows = []
     for name, fn in systems:
-        fn()  # warm up
+        for _ in range(3):  # warm up: steady state is what is compared
+            fn()
         rows.append({"workload": label, "system": name,
                      "on": median_seconds(fn, repeats, True),
                      "off": median_seconds(fn, repeats, False)})
@@ -251,8 +255,8 @@ def ratio(a: float | None, b: float | None) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| workload | system | median ms (gc on) | / plain | / micrograd | median ms (gc off) "
-          "| / plain (gc off) | note |")
+    print("| workload | system | median ms (gc on) | / plain | micrograd / this "
+          "| median ms (gc off) | / plain (gc off) | note |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     base: dict[str, dict] = {}
     for row in rows:
@@ -262,7 +266,8 @@ def print_table(rows: list[dict]) -> None:
         plain, mg = group.get("plain"), group.get("micrograd")
         print(f"| {row['workload']} | {row['system']} | {fmt_ms(row['on'])} "
               f"| {ratio(row['on'], plain['on'])} "
-              f"| {ratio(row['on'], mg['on']) if mg else '-'} | {fmt_ms(row['off'])} "
+              f"| {ratio(mg['on'], row['on']) if mg and row['system'] != 'plain' else '-'} "
+              f"| {fmt_ms(row['off'])} "
               f"| {ratio(row['off'], plain['off'])} | {row.get('note', '')} |")
 
 
