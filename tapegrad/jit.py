@@ -40,7 +40,6 @@ from .pytree import (
     tree_flatten,
 )
 from .tape import CUSTOM, DOT, LEAF, NO_INPUT, SUM, Tape, active
-from .tracer import Tracer
 from .transforms import _Traced
 
 __all__ = ["jit", "Jitted"]
@@ -270,24 +269,9 @@ class Jitted:
     def _trace(self, args: tuple) -> _Variant:
         self.traces += 1
         call = _Traced(args, tuple(range(len(args))), "jit", guards=True)
-        out = call.run(self.f, {})
-        try:
-            out_leaves, out_def = tree_flatten(out)
-            outputs: list[Any] = []
-            for leaf in out_leaves:
-                if type(leaf) is Tracer and leaf._tape is call.rec:
-                    outputs.append(leaf._index)
-                elif type(leaf) in (float, int):
-                    outputs.append(float(leaf))
-                else:
-                    raise TypeError(
-                        f"jit: the function returned {type(leaf).__name__} {leaf!r} as a leaf; "
-                        "only numbers (and pytrees of them) can be returned"
-                    )
-            tape = call.rec.freeze()
-        except BaseException:
-            call.rec.close()
-            raise
+        tape, out_leaves, out_def, roots = call.finish(call.run(self.f, {}), "jit")
+        outputs: list[Any] = [root if root >= 0 else float(leaf)
+                              for root, leaf in zip(roots, out_leaves)]
         inputs = [i for idx in call.leaf_indices for i in idx]
         env = dict(_ENV)
         names = [f"v{j}" if isinstance(j, int) else _const(j) for j in outputs]

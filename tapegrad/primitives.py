@@ -395,16 +395,6 @@ def _binary_sources(prim: Primitive, tt: int, tc: int, ct: int) -> str:
     ct_body = _compute(prim, "type(y) is float", "x, y") + _record(
         ct, "yi", "-1", _partial(prim, 1), "x")
     return f"""
-def _{n}_tt(self, other):
-    tape = self._tape
-    if other._tape is not tape:
-        return _mixed(_{n}_tc, _{n}_ct, self, other)
-    xi = self._index
-    yi = other._index
-    x = self._value
-    y = other._value
-{_compute(prim, both, "x, y")}{_record(tt, "xi", "yi", _partial(prim, 0), _partial(prim, 1))}
-
 def _{n}_forward(self, other):
     if type(other) is Tracer:
         tape = self._tape

@@ -126,6 +126,24 @@ class _Traced:
             return out._value
         return out
 
+    def finish(self, out: Any, transform: str) -> tuple[Tape, list, TreeDef, list[int]]:
+        """Close the trace on output pytree ``out``.
+
+        Returns the frozen tape, the output leaves, their structure, and each
+        leaf's record index (-1 for a constant). Every leaf must be a scalar.
+        """
+        try:
+            out_leaves, out_def = tree_flatten(out)
+            for k, leaf in enumerate(out_leaves):
+                if type(leaf) is not Tracer:
+                    _scalar_output(leaf, f"{transform} output leaf {k}")
+            roots = [self.output_index(x) for x in out_leaves]
+            tape = self.rec.freeze()
+        except BaseException:
+            self.rec.close()
+            raise
+        return tape, out_leaves, out_def, roots
+
     def gradients(self, adj: list) -> tuple:
         """Per differentiated argument, the adjoints of its leaves in its own structure."""
         return tuple(
@@ -286,21 +304,15 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     name = "vjp"
     call = _Traced(primals, tuple(range(len(primals))), name)
     result = call.run(f, {})
+    out, aux = result, None
     if has_aux:
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            call.rec.close()
+            raise TypeError(f"vjp(has_aux=True) needs f to return a pair (out, aux), got "
+                            f"{type(result).__name__}")
         out, aux = result
-    else:
-        out, aux = result, None
-    try:
-        out_leaves, out_def = tree_flatten(out)
-        for k, leaf in enumerate(out_leaves):
-            if type(leaf) is not Tracer:
-                _scalar_output(leaf, f"vjp output leaf {k}")
-        roots = [call.output_index(x) for x in out_leaves]
-        values = tree_unflatten(out_def, [_as_float(call.unwrap(x)) for x in out_leaves])
-        tape = call.rec.freeze()
-    except BaseException:
-        call.rec.close()
-        raise
+    tape, out_leaves, out_def, roots = call.finish(out, name)
+    values = tree_unflatten(out_def, [_as_float(call.unwrap(x)) for x in out_leaves])
 
     def vjp_fn(cotangent: Any) -> tuple:
         ct_leaves, ct_def = tree_flatten(cotangent)
@@ -346,13 +358,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s); pass one each"
         )
     call = _Traced(primals, tuple(range(len(primals))), "jvp")
-    out = call.run(f, {})
-    try:
-        out_leaves, out_def = tree_flatten(out)
-        tape = call.rec.freeze()
-    except BaseException:
-        call.rec.close()
-        raise
+    tape, out_leaves, out_def, roots = call.finish(call.run(f, {}), "jvp")
     seeds: dict[int, Any] = {}
     for n, t in enumerate(tangents):
         t_leaves, t_def = tree_flatten(t)
@@ -365,8 +371,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             seeds[i] = _check_leaf(t, f"tangents[{n}]", k, tl, "jvp")
     tan = tape.forward(seeds)
     values = [_as_float(call.unwrap(x)) for x in out_leaves]
-    tangents_out = [tan[call.output_index(x)] if call.output_index(x) >= 0 else 0.0
-                    for x in out_leaves]
+    tangents_out = [tan[root] if root >= 0 else 0.0 for root in roots]
     return tree_unflatten(out_def, values), tree_unflatten(out_def, tangents_out)
 
 
@@ -382,17 +387,7 @@ def _jacobian(f: Callable, argnums: ArgNums, mode: str) -> Callable:
     def jac_f(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args), name)
         call = _Traced(args, nums, name)
-        out = call.run(f, kwargs)
-        try:
-            out_leaves, out_def = tree_flatten(out)
-            for k, leaf in enumerate(out_leaves):
-                if type(leaf) is not Tracer:
-                    _scalar_output(leaf, f"{name} output leaf {k}")
-            roots = [call.output_index(x) for x in out_leaves]
-            tape = call.rec.freeze()
-        except BaseException:
-            call.rec.close()
-            raise
+        tape, _, out_def, roots = call.finish(call.run(f, kwargs), name)
         n_in = [len(idx) for idx in call.leaf_indices]
         # rows[o][a][l] = d out_o / d leaf l of argument a
         if mode == "rev":
@@ -482,18 +477,11 @@ def trace(
         nums = tuple(range(len(args))) if argnums is None else _argnums_tuple(
             argnums, len(args), "trace")
         call = _Traced(args, nums, "trace", names=names)
-        out = call.run(f, kwargs)
-        try:
-            out_leaves, _ = tree_flatten(out)
-            roots = tuple(call.output_index(x) for x in out_leaves)
-            tape = call.rec.freeze()
-        except BaseException:
-            call.rec.close()
-            raise
+        tape, _, _, roots = call.finish(call.run(f, kwargs), "trace")
         import attrs
 
         inputs = tuple(i for idx in call.leaf_indices for i in idx)
-        tape = attrs.evolve(tape, outputs=roots, inputs=inputs, timings=tape.timings)
+        tape = attrs.evolve(tape, outputs=tuple(roots), inputs=inputs, timings=tape.timings)
         if len(roots) == 1 and roots[0] >= 0:
             tape.timings["adjoints"] = tape.backward({roots[0]: 1.0})
         return tape
