@@ -95,8 +95,9 @@ def mlp(params: Sequence, x: Sequence[Any], activation: Activation = _p.tanh,
         final_activation: Activation = None) -> list:
     """Run the MLP ``params`` on one input ``x``; return the last layer's outputs as a list.
 
-    Each neuron computes ``tg.dot(weights, inputs) + bias``: the whole weighted
-    sum is one record on the tape, however many inputs the neuron has. Hidden
+    Each neuron computes ``tg.dot(weights, inputs) + bias`` as one record on
+    the tape (``tg.primitives.dense`` keeps the bias inside the dot record),
+    however many inputs the neuron has. Hidden
     layers then apply ``activation``; the last layer applies
     ``final_activation``, or nothing (a linear output) when it is ``None``.
     Works on traced values and on plain floats alike.
@@ -113,10 +114,9 @@ def mlp(params: Sequence, x: Sequence[Any], activation: Activation = _p.tanh,
             f"mlp: the input has {len(x)} features but the first layer's neurons take "
             f"{len(params[0][0][0])}"
         )
-    dot = _p.dot
     last = len(params) - 1
     for k, layer in enumerate(params):
-        outputs = [dot(weights, x) + bias for weights, bias in layer]
+        outputs = _p.dense(layer, x)
         act = activation if k < last else final_activation
         x = outputs if act is None else [act(v) for v in outputs]
         if k < last:

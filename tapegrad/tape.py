@@ -440,7 +440,7 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                 adj[a] += g * da
             elif b < NO_INPUT:
                 if b == _DOT_MARK:  # inlined: one neuron of a linear layer
-                    xi, yi, xv, yv = nary[-2 - a]
+                    xi, yi, xv, yv, bi, _ = nary[-2 - a]
                     # A plain loop: the interpreter specialises float * and +=
                     # on a list, which beats map() with bound methods here.
                     if xi is not None:
@@ -451,6 +451,8 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                         for j, w in zip(yi, xv):
                             if j >= 0:
                                 adj[j] += g * w
+                    if bi >= 0:
+                        adj[bi] += g
                 else:
                     for j, c in OPS[NARY - b].nary_adjoints(nary[-2 - a], g):
                         adj[j] += c

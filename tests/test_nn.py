@@ -70,7 +70,7 @@ def test_mlp_rejects_wrong_input_size():
 
 
 def test_mlp_records_one_dot_per_neuron():
-    """Each neuron's weighted sum is exactly one dot record: dot, bias add, then activation."""
+    """Each neuron's weighted sum and bias is exactly one dot record, then the activation."""
     params = nn.init_mlp(2, [16, 16, 1], seed=0)
     tape = tg.trace(lambda p: nn.mlp(p, (0.3, -0.7)))(params)
     ops = [record.op for record in tape]
@@ -78,9 +78,9 @@ def test_mlp_records_one_dot_per_neuron():
     assert ops.count("input") == n_leaves
     assert ops.count("dot") == 33
     assert ops.count("tanh") == 32  # the output layer is linear
-    assert len(tape) == n_leaves + 33 + 33 + 32
-    hidden_dot = next(r for r in tape if r.op == "dot" and len(r.inputs) == 32)
-    assert len(hidden_dot.partials) == 32  # 16 weights and 16 traced inputs
+    assert len(tape) == n_leaves + 33 + 32
+    hidden_dot = next(r for r in tape if r.op == "dot" and len(r.inputs) == 33)
+    assert len(hidden_dot.partials) == 33  # 16 weights, 16 traced inputs and the bias
 
 
 def test_mlp_gradient_matches_central_differences():
