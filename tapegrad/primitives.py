@@ -721,53 +721,78 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
 def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]) -> list:
     """``[dot(weights, xs) + bias for weights, bias in layer]``, one record per neuron.
 
-    The bias is kept inside the neuron's ``dot`` record, and the shared inputs
-    are unpacked once for the whole layer: this is the linear part of a layer of
-    ``nn.mlp``, and the reason it is cheap.
+    The bias is kept inside the neuron's ``dot`` record, and what does not change
+    between calls is unpacked once per trace: the layer's weights and biases (the
+    same tuples for every sample) and the inputs (the same for every neuron).
+    This is the linear part of a layer of ``nn.mlp``, and the reason it is cheap.
 
     >>> dense([((1.0, 2.0), 0.5), ((0.0, -1.0), 0.0)], (3.0, 4.0))
     [11.5, -4.0]
     """
     if type(xs) is not tuple:
         xs = tuple(xs)
+    neurons = _unpack_layer(layer)
+    if neurons is None:
+        return [dot(weights, xs) + bias for weights, bias in layer]
+    rec = neurons[0][0]
     ux = _unzip(xs)
+    if ux is not None and ux[0] is rec:
+        xi, xv = ux[1], ux[2]
+    elif ux is None and _numbers_cached(rec, xs):
+        xi, xv = None, xs
+    else:
+        return [dot(weights, xs) + bias for weights, bias in layer]
+    n = len(xv)
     out = []
-    for weights, bias in layer:
-        uw = _unzip(weights) if type(weights) is tuple else None
-        if uw is None or type(bias) is not Tracer or bias._tape is not uw[0] or uw[0].nested:
-            out.append(dot(weights, xs) + bias)  # the general path, two records
-            continue
-        rec, wi, wv = uw
-        if ux is not None:
-            if ux[0] is not rec:
-                out.append(dot(weights, xs) + bias)
-                continue
-            xi, xv = ux[1], ux[2]
-        elif _numbers_cached(rec, xs):
-            xi, xv = None, xs
-        else:
-            out.append(dot(weights, xs) + bias)
-            continue
-        if len(wv) != len(xv):
-            raise ValueError(f"tapegrad.dense: a neuron has {len(wv)} weights for "
-                             f"{len(xv)} inputs")
-        value = builtins.sum(map(operator.mul, wv, xv)) + bias._value
-        i = len(rec.ops)
-        rec.ops.append(DOT)
-        rec.vals.append(value)
-        rec.a0.append(-2 - len(rec.nary))
-        rec.a1.append(_DOT_MARK)
-        rec.d0.append(0.0)
-        rec.d1.append(0.0)
-        rec.nary.append((wi, xi, wv, xv, bias._index, 0.0))
+    ops, vals, a0, a1, d0, d1, nary = rec.ops, rec.vals, rec.a0, rec.a1, rec.d0, rec.d1, rec.nary
+    for _, wi, wv, bi, bv in neurons:
+        if len(wv) != n:
+            raise ValueError(f"tapegrad.dense: a neuron has {len(wv)} weights for {n} inputs")
+        value = builtins.sum(map(operator.mul, wv, xv)) + bv
+        i = len(ops)
+        ops.append(DOT)
+        vals.append(value)
+        a0.append(-2 - len(nary))
+        a1.append(_DOT_MARK)
+        d0.append(0.0)
+        d1.append(0.0)
+        nary.append((wi, xi, wv, xv, bi, 0.0))
         if i & CHUNK_MASK == CHUNK_MASK:
             rec.compact()
+            ops, vals, a0, a1, d0, d1 = rec.ops, rec.vals, rec.a0, rec.a1, rec.d0, rec.d1
         t = _new_tracer(Tracer)
         t._tape = rec
         t._index = i
         t._value = value
         out.append(t)
     return out
+
+
+def _unpack_layer(layer: Any) -> list | None:
+    """Per neuron (recorder, weight indices, weight values, bias index, bias value).
+
+    ``None`` unless every weight and bias is a tracer of one flat open trace.
+    Remembered per trace for a tuple layer (the same object for every sample).
+    """
+    if type(layer) is not tuple or not layer:
+        return None
+    try:
+        rec = layer[0][1]._tape
+        cache = rec.operands
+    except (AttributeError, TypeError, IndexError):
+        return None
+    hit = cache.get(id(layer))
+    if hit is not None and hit[0] is layer:
+        return hit[1]
+    neurons = []
+    for weights, bias in layer:
+        uw = _unzip(weights) if type(weights) is tuple else None
+        if (uw is None or uw[0] is not rec or type(bias) is not Tracer or bias._tape is not rec
+                or rec.nested or rec.closed):
+            return None
+        neurons.append((rec, uw[1], uw[2], bias._index, bias._value))
+    cache[id(layer)] = (layer, neurons)
+    return neurons
 
 
 _new_tracer = object.__new__
