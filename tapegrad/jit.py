@@ -85,7 +85,7 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
             terms.append(_const(constant))
         return " + ".join(terms) if terms else "0.0"
     if info.code == DOT:
-        xi, yi, xv, yv, bi, bv = tape.nary[-2 - a]
+        xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - a]
         xi = xi if xi is not None else (-1,) * len(xv)
         yi = yi if yi is not None else (-1,) * len(yv)
         terms = [_product(var(i) if i >= 0 else _const(x), var(j) if j >= 0 else _const(y))
@@ -94,7 +94,8 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
             terms.append(var(bi))
         elif bv:
             terms.append(_const(bv))
-        return " + ".join(terms) if terms else "0.0"
+        total = " + ".join(terms) if terms else "0.0"
+        return OPS[act].primitive.on_floats.format(x=f"({total})") if act else total
     if info.code == CUSTOM:
         raise _NotCompilable("a custom_vjp function called directly inside jit")
     prim = info.primitive

@@ -116,9 +116,8 @@ def mlp(params: Sequence, x: Sequence[Any], activation: Activation = _p.tanh,
         )
     last = len(params) - 1
     for k, layer in enumerate(params):
-        outputs = _p.dense(layer, x)
-        act = activation if k < last else final_activation
-        x = outputs if act is None else [act(v) for v in outputs]
+        # The activation is fused into each neuron's record when it is a primitive.
+        x = _p.dense(layer, x, activation if k < last else final_activation)
         if k < last:
             # A tuple, so that tg.dot unpacks it once for all the next layer's neurons.
             x = tuple(x)

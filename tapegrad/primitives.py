@@ -241,11 +241,13 @@ class OpInfo:
         if self.kind == "sum":
             return ((j, 1.0) for j in entry[0])
         if self.kind == "dot":
-            xi, yi, xv, yv, bi, _ = entry
+            xi, yi, xv, yv, bi, _, act, ad = entry
             pairs = [(j, w) for j, w in zip(xi or (), yv) if j >= 0]
             pairs += [(j, w) for j, w in zip(yi or (), xv) if j >= 0]
             if bi >= 0:
                 pairs.append((bi, 1.0))
+            if act:  # a fused activation: chain rule with its derivative
+                pairs = [(j, w * ad) for j, w in pairs]
             return iter(pairs)
         return zip(entry[0], entry[1](1.0))
 
@@ -266,7 +268,7 @@ class OpInfo:
         if self.kind == "sum":
             return (entry[1],)
         if self.kind == "dot":
-            xi, yi, xv, yv, bi, bv = entry
+            xi, yi, xv, yv, bi, bv, _, _ = entry
             xi = tuple(xi) if xi is not None else (-1,) * len(xv)
             yi = tuple(yi) if yi is not None else (-1,) * len(yv)
             constants = tuple(v for j, v in zip(xi + yi, tuple(xv) + tuple(yv)) if j < 0)
@@ -390,6 +392,15 @@ def {prim.name}(x):
 {body}{_record(code, "xi", "-1", _partial(prim, 0), "0.0")}"""
 
 
+def _value_and_partial_source(prim: Primitive) -> str:
+    """A float-only function returning (f(x), f'(x)): a fused activation's rule."""
+    return f"""
+def _vp_{prim.name}(x):
+{_indent(_COMPUTE.format(expr=prim.on_floats.format(x="x"), name=prim.name, args="x"), 0)}
+    return out, {_partial(prim, 0)}
+"""
+
+
 def _binary_sources(prim: Primitive, tt: int, tc: int, ct: int) -> str:
     n = prim.name
     both = "type(x) is float and type(y) is float"
@@ -476,14 +487,17 @@ DOT = _register("dot", "dot")
 CUSTOM = _register("custom", "custom")
 assert (SUM, DOT, CUSTOM) == (_tape.SUM, _tape.DOT, _tape.CUSTOM)
 CODES: dict[str, int] = {"sum": SUM, "dot": DOT, "custom": CUSTOM}
+# Per unary op code, its float (value, derivative) function: activations fused into dot.
+VALUE_AND_PARTIAL: dict[int, Any] = {}
 
 for _prim in PRIMITIVES:
     if _prim.arity == 1:
         _code = _register(_prim.name, "unary", _prim)
         CODES[_prim.name] = _code
-        exec(compile(_unary_source(_prim, _code), f"<tapegrad primitive {_prim.name}>", "exec"),
-             _namespace)
+        exec(compile(_unary_source(_prim, _code) + _value_and_partial_source(_prim),
+                     f"<tapegrad primitive {_prim.name}>", "exec"), _namespace)
         _fn = _namespace[_prim.name]
+        VALUE_AND_PARTIAL[_code] = _namespace[f"_vp_{_prim.name}"]
         for _method in _prim.methods:
             setattr(Tracer, _method, _fn)
     else:
@@ -690,6 +704,9 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
         ys = list(ys)
     if len(xs) != len(ys):
         raise ValueError(f"tapegrad.dot: operands have different lengths {len(xs)} and {len(ys)}")
+    if type(xs[0] if xs else 0.0) is not Tracer and type(ys[0] if ys else 0.0) is not Tracer:
+        if _numbers(xs) and _numbers(ys):  # plain numbers: nothing to record
+            return builtins.sum(map(operator.mul, xs, ys)) + 0.0
     ux = _unzip(xs)
     uy = _unzip(ys)
     # Fast paths: one side (or both) all tracers of one open trace, the other
@@ -715,33 +732,44 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
         out = dot(xv, yv)  # values may be traced by an outer trace: record it there
     else:
         out = builtins.sum(map(operator.mul, xv, yv)) + 0.0
-    return _nary_record(rec, DOT, out, (xi, yi, xv, yv, -1, 0.0))
+    return _nary_record(rec, DOT, out, (xi, yi, xv, yv, -1, 0.0, 0, 1.0))
 
 
-def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]) -> list:
-    """``[dot(weights, xs) + bias for weights, bias in layer]``, one record per neuron.
+def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar],
+          activation: Any = None) -> list:
+    """``[activation(dot(weights, xs) + bias) for weights, bias in layer]``, a record a neuron.
 
-    The bias is kept inside the neuron's ``dot`` record, and what does not change
-    between calls is unpacked once per trace: the layer's weights and biases (the
-    same tuples for every sample) and the inputs (the same for every neuron).
-    This is the linear part of a layer of ``nn.mlp``, and the reason it is cheap.
+    The bias, and an activation from the primitive table (``tg.tanh``,
+    ``tg.relu``, ``tg.sigmoid``, ...), are kept inside the neuron's ``dot``
+    record: its rule is the table's rule for the activation times the dot
+    product's partials. What does not change between calls is unpacked once per
+    trace: the layer's weights and biases (the same tuples for every sample) and
+    the inputs (the same for every neuron). This is a layer of ``nn.mlp``, and
+    the reason it is cheap. Any other activation is applied after, as usual.
 
     >>> dense([((1.0, 2.0), 0.5), ((0.0, -1.0), 0.0)], (3.0, 4.0))
     [11.5, -4.0]
+    >>> dense([((1.0, 2.0), 0.5)], (3.0, 4.0), activation=relu)
+    [11.5]
     """
     if type(xs) is not tuple:
         xs = tuple(xs)
+    act = _FUSABLE.get(activation, 0) if activation is not None else 0
     neurons = _unpack_layer(layer)
-    if neurons is None:
-        return [dot(weights, xs) + bias for weights, bias in layer]
-    rec = neurons[0][0]
-    ux = _unzip(xs)
-    if ux is not None and ux[0] is rec:
-        xi, xv = ux[1], ux[2]
-    elif ux is None and _numbers_cached(rec, xs):
-        xi, xv = None, xs
-    else:
-        return [dot(weights, xs) + bias for weights, bias in layer]
+    xi: Any = None
+    if neurons is not None:
+        rec = neurons[0][0]
+        ux = _unzip(xs)
+        if ux is not None and ux[0] is rec:
+            xi, xv = ux[1], ux[2]
+        elif ux is not None or not _numbers_cached(rec, xs):
+            neurons = None
+        else:
+            xv = xs
+    if neurons is None or (activation is not None and not act):
+        out = [dot(weights, xs) + bias for weights, bias in layer]
+        return out if activation is None else [activation(v) for v in out]
+    value_and_partial = VALUE_AND_PARTIAL.get(act)
     n = len(xv)
     out = []
     ops, vals, a0, a1, d0, d1, nary = rec.ops, rec.vals, rec.a0, rec.a1, rec.d0, rec.d1, rec.nary
@@ -749,6 +777,9 @@ def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]
         if len(wv) != n:
             raise ValueError(f"tapegrad.dense: a neuron has {len(wv)} weights for {n} inputs")
         value = builtins.sum(map(operator.mul, wv, xv)) + bv
+        partial = 1.0
+        if act:
+            value, partial = value_and_partial(value)
         i = len(ops)
         ops.append(DOT)
         vals.append(value)
@@ -756,7 +787,7 @@ def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]
         a1.append(_DOT_MARK)
         d0.append(0.0)
         d1.append(0.0)
-        nary.append((wi, xi, wv, xv, bi, 0.0))
+        nary.append((wi, xi, wv, xv, bi, 0.0, act, partial))
         if i & CHUNK_MASK == CHUNK_MASK:
             rec.compact()
             ops, vals, a0, a1, d0, d1 = rec.ops, rec.vals, rec.a0, rec.a1, rec.d0, rec.d1
@@ -797,6 +828,8 @@ def _unpack_layer(layer: Any) -> list | None:
 
 _new_tracer = object.__new__
 _DOT_MARK = NARY - DOT
+# The public unary functions that dense() can fuse into a dot record, by op code.
+_FUSABLE: dict[Any, int] = {}
 _namespace["sum"] = sum
 
 
@@ -824,3 +857,8 @@ def linear_combination(pairs: Sequence[tuple[Any, Any]]) -> Any:
         ds.append(1.0)
     return dot(gs, ds)
 _namespace["dot"] = dot
+
+
+_FUSABLE.update({globals()[p.name]: CODES[p.name] for p in PRIMITIVES
+                 if p.arity == 1 and p.name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu",
+                                                "sin", "cos", "abs")})

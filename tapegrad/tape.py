@@ -440,7 +440,9 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                 adj[a] += g * da
             elif b < NO_INPUT:
                 if b == _DOT_MARK:  # inlined: one neuron of a linear layer
-                    xi, yi, xv, yv, bi, _ = nary[-2 - a]
+                    xi, yi, xv, yv, bi, _, act, ad = nary[-2 - a]
+                    if act:  # an activation fused into the record: chain rule first
+                        g *= ad
                     # A plain loop: the interpreter specialises float * and +=
                     # on a list, which beats map() with bound methods here.
                     if xi is not None:

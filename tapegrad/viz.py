@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import TapegradError
+from .primitives import VALUE_AND_PARTIAL
 from .tape import OPS, Tape
 from .tracer import Tracer
 
@@ -67,13 +68,14 @@ def expression(tape: Tape, k: int) -> str:
         return "input"
     info = OPS[op]
     if info.kind == "dot":
-        xi, yi, xv, yv, bi, bv = tape.nary[-2 - tape.a0[k]]
+        xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - tape.a0[k]]
         side = lambda idx, vals: "[" + ", ".join(
             tape.name(j) if j >= 0 else fmt(v) for j, v in zip(idx, vals)) + "]"
         xi = xi or (-1,) * len(xv)
         yi = yi or (-1,) * len(yv)
         bias = f" + {tape.name(bi)}" if bi >= 0 else (f" + {fmt(bv)}" if bv else "")
-        return f"dot({side(xi, xv)}, {side(yi, yv)}){bias}"
+        text = f"dot({side(xi, xv)}, {side(yi, yv)}){bias}"
+        return f"{OPS[act].name}({text})" if act else text
     names, consts = _operands(tape, k)
     if info.kind == "sum":
         const = plain(consts and float(consts[0]) or 0.0)
@@ -423,17 +425,19 @@ def _record_function(tape: Tape, k: int) -> tuple[list[float], Callable | None]:
     if info.kind == "sum":
         return xs, lambda v: math.fsum(v) + consts[0]
     if info.kind == "dot":
-        xi, yi, xv, yv, bi, bv = tape.nary[-2 - tape.a0[k]]
+        xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - tape.a0[k]]
 
         xi = xi or (-1,) * len(xv)
         yi = yi or (-1,) * len(yv)
+        activation = VALUE_AND_PARTIAL[act] if act else None
 
         def dot_of(v: list[float]) -> float:
             it = iter(v)
             left = [next(it) if j >= 0 else plain(c) for j, c in zip(xi, xv)]
             right = [next(it) if j >= 0 else plain(c) for j, c in zip(yi, yv)]
             bias = next(it) if bi >= 0 else plain(bv)
-            return math.fsum([a * b for a, b in zip(left, right)] + [bias])
+            total = math.fsum([a * b for a, b in zip(left, right)] + [bias])
+            return activation(total)[0] if activation else total
 
         return xs, dot_of
     if info.kind == "custom":

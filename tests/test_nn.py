@@ -70,17 +70,57 @@ def test_mlp_rejects_wrong_input_size():
 
 
 def test_mlp_records_one_dot_per_neuron():
-    """Each neuron's weighted sum and bias is exactly one dot record, then the activation."""
+    """Each neuron (weighted sum, bias and tanh) is exactly one fused dot record."""
     params = nn.init_mlp(2, [16, 16, 1], seed=0)
     tape = tg.trace(lambda p: nn.mlp(p, (0.3, -0.7)))(params)
     ops = [record.op for record in tape]
     n_leaves = len(tg.tree_leaves(params))
     assert ops.count("input") == n_leaves
     assert ops.count("dot") == 33
-    assert ops.count("tanh") == 32  # the output layer is linear
-    assert len(tape) == n_leaves + 33 + 32
+    assert len(tape) == n_leaves + 33
     hidden_dot = next(r for r in tape if r.op == "dot" and len(r.inputs) == 33)
     assert len(hidden_dot.partials) == 33  # 16 weights, 16 traced inputs and the bias
+    text = str(tape)
+    assert text.count("tanh(dot(") == 32  # the output layer is linear
+    assert "\n%" in text and "= dot(" in text
+
+
+def test_unfusable_activation_is_applied_after_the_dot():
+    """A user-defined activation is not fused: it records its own operations after the dot."""
+    params = nn.init_mlp(2, [3, 1], seed=0)
+
+    def leaky(v):
+        return tg.relu(v) + 0.1 * v
+
+    tape = tg.trace(lambda p: nn.mlp(p, (0.3, -0.7), activation=leaky))(params)
+    assert [r.op for r in tape].count("relu") == 3
+    grads = tg.grad(lambda p: nn.mlp(p, (0.3, -0.7), activation=leaky)[0])(params)
+    assert tg.tree_structure(grads) == tg.tree_structure(params)
+
+
+@pytest.mark.parametrize("activation", [tg.tanh, tg.relu, tg.sigmoid, tg.sin, tg.exp])
+def test_fused_activation_gradients_match_unfused(activation):
+    """The fused dot+activation record gives the gradient of the unfused operations."""
+    params = nn.init_mlp(3, [4, 2], seed=5)
+    x = (0.4, -1.2, 0.7)
+
+    def fused(p):
+        return tg.sum(nn.mlp(p, x, activation=activation, final_activation=activation))
+
+    def unfused(p):
+        outputs = x
+        for layer in p:
+            outputs = [activation(tg.dot(w, outputs) + b) for w, b in layer]
+        return tg.sum(outputs)
+
+    assert fused(params) == pytest.approx(unfused(params), rel=1e-12)
+    got = tg.tree_leaves(tg.grad(fused)(params))
+    want = tg.tree_leaves(tg.grad(unfused)(params))
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert tg.check_grad(fused, params, per_record=True) < 1e-4
+    fast = tg.jit(tg.value_and_grad(fused))
+    assert tg.tree_leaves(fast(params)) == pytest.approx(
+        tg.tree_leaves(tg.value_and_grad(unfused)(params)), rel=1e-12, abs=1e-15)
 
 
 def test_mlp_gradient_matches_central_differences():
