@@ -31,19 +31,24 @@ __all__ = [
 _LEAF, _NONE, _TUPLE, _LIST, _DICT, _NAMEDTUPLE, _ATTRS = range(7)
 
 
-@attrs.frozen(eq=False, repr=False)
 class TreeDef:
-    """The shape of a pytree with its leaves taken out.
+    """The shape of a pytree with its leaves taken out (read-only).
 
     ``kind`` says which container this node is, ``meta`` what is needed to
     rebuild it (dict keys, the named-tuple type, an attrs instance to copy), and
-    ``children`` the tree definitions of its children.
+    ``children`` the tree definitions of its children. A plain slotted class
+    rather than an attrs one: every transform call builds one per container, so
+    construction must be cheap. Two tree definitions are equal when their
+    structures are.
     """
 
-    kind: int
-    meta: Any
-    children: tuple[TreeDef, ...]
-    num_leaves: int
+    __slots__ = ("kind", "meta", "children", "num_leaves")
+
+    def __init__(self, kind: int, meta: Any, children: tuple, num_leaves: int) -> None:
+        self.kind = kind
+        self.meta = meta
+        self.children = children
+        self.num_leaves = num_leaves
 
     def _key(self) -> tuple:
         meta = self.meta
@@ -52,7 +57,7 @@ class TreeDef:
         return (self.kind, meta, tuple(c._key() for c in self.children))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TreeDef) and self._key() == other._key()
+        return isinstance(other, TreeDef) and (other is self or self._key() == other._key())
 
     def __hash__(self) -> int:
         return hash(self._key())
@@ -136,16 +141,26 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
 
 
 def _flatten_into(tree: Any, leaves: list) -> TreeDef:
-    split = _children(tree)
-    if split is None:
-        leaves.append(tree)
-        return _LEAF_DEF
-    kind, meta, children = split
-    if kind == _NONE:
-        return _NONE_DEF
+    cls = type(tree)
+    if cls is tuple or cls is list:  # the common containers, without _children
+        kind, meta, children = (_TUPLE if cls is tuple else _LIST), None, tree
+    else:
+        split = _children(tree)
+        if split is None:
+            leaves.append(tree)
+            return _LEAF_DEF
+        kind, meta, children = split
+        if kind == _NONE:
+            return _NONE_DEF
     start = len(leaves)
-    defs = tuple(_flatten_into(c, leaves) for c in children)
-    return TreeDef(kind, meta, defs, len(leaves) - start)
+    defs = []
+    for c in children:
+        if type(c) is float:  # a number leaf: no recursive call
+            leaves.append(c)
+            defs.append(_LEAF_DEF)
+        else:
+            defs.append(_flatten_into(c, leaves))
+    return TreeDef(kind, meta, tuple(defs), len(leaves) - start)
 
 
 def tree_unflatten(treedef: TreeDef, leaves: Any) -> Any:
@@ -165,9 +180,16 @@ def tree_unflatten(treedef: TreeDef, leaves: Any) -> Any:
 
 
 def _unflatten(treedef: TreeDef, leaves: Iterator) -> Any:
-    if treedef.kind == _LEAF:
+    kind = treedef.kind
+    if kind == _LEAF:
         return next(leaves)
-    return _build(treedef.kind, treedef.meta, [_unflatten(c, leaves) for c in treedef.children])
+    children = [next(leaves) if c is _LEAF_DEF else _unflatten(c, leaves)
+                for c in treedef.children]
+    if kind == _TUPLE:
+        return tuple(children)
+    if kind == _LIST:
+        return children
+    return _build(kind, treedef.meta, children)
 
 
 def tree_leaves(tree: Any) -> list:

@@ -52,6 +52,9 @@ def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str) -> An
     return float(leaf)
 
 
+_FLOAT_ONLY = {float}
+
+
 def _argnums_tuple(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for n in nums:
@@ -78,8 +81,11 @@ class _Traced:
         try:
             for n in argnums:
                 leaves, treedef = tree_flatten(args[n])
-                values = [_check_leaf(args[n], f"args[{n}]", k, leaf, transform)
-                          for k, leaf in enumerate(leaves)]
+                if set(map(type, leaves)) <= _FLOAT_ONLY:
+                    values = leaves
+                else:
+                    values = [_check_leaf(args[n], f"args[{n}]", k, leaf, transform)
+                              for k, leaf in enumerate(leaves)]
                 labels = None
                 if label_iter is not None:
                     labels = [next(label_iter, None) for _ in values]
