@@ -39,7 +39,7 @@ from .pytree import (
     _build,
     tree_flatten,
 )
-from .tape import CUSTOM, DOT, LEAF, NO_INPUT, SUM, Tape, active
+from .tape import CUSTOM, LEAF, NO_INPUT, SUM, Tape, active
 from .transforms import _Traced
 
 __all__ = ["jit", "Jitted"]
@@ -84,7 +84,7 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
         if constant:
             terms.append(_const(constant))
         return " + ".join(terms) if terms else "0.0"
-    if info.code == DOT:
+    if info.kind == "dot":
         xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - a]
         xi = xi if xi is not None else (-1,) * len(xv)
         yi = yi if yi is not None else (-1,) * len(yv)

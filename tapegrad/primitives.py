@@ -485,7 +485,8 @@ _namespace: dict[str, Any] = {
 SUM = _register("sum", "sum")
 DOT = _register("dot", "dot")
 CUSTOM = _register("custom", "custom")
-assert (SUM, DOT, CUSTOM) == (_tape.SUM, _tape.DOT, _tape.CUSTOM)
+DENSE = _register("dot", "dot")  # dense(): every operand index valid, so unchecked sweeps
+assert (SUM, DOT, CUSTOM, DENSE) == (_tape.SUM, _tape.DOT, _tape.CUSTOM, _tape.DENSE)
 CODES: dict[str, int] = {"sum": SUM, "dot": DOT, "custom": CUSTOM}
 # Per unary op code, its float (value, derivative) function: activations fused into dot.
 VALUE_AND_PARTIAL: dict[int, Any] = {}
@@ -770,21 +771,21 @@ def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]
         out = [dot(weights, xs) + bias for weights, bias in layer]
         return out if activation is None else [activation(v) for v in out]
     value_and_partial = VALUE_AND_PARTIAL.get(act)
-    n = len(xv)
+    if len(neurons[0][2]) != len(xv):  # every neuron of a cached layer has the same width
+        raise ValueError(f"tapegrad.dense: the layer's neurons have {len(neurons[0][2])} "
+                         f"weights for {len(xv)} inputs")
     out = []
     ops, vals, a0, a1, d0, d1, nary = rec.ops, rec.vals, rec.a0, rec.a1, rec.d0, rec.d1, rec.nary
     for _, wi, wv, bi, bv in neurons:
-        if len(wv) != n:
-            raise ValueError(f"tapegrad.dense: a neuron has {len(wv)} weights for {n} inputs")
         value = builtins.sum(map(operator.mul, wv, xv)) + bv
         partial = 1.0
         if act:
             value, partial = value_and_partial(value)
         i = len(ops)
-        ops.append(DOT)
+        ops.append(DENSE)
         vals.append(value)
         a0.append(-2 - len(nary))
-        a1.append(_DOT_MARK)
+        a1.append(_DENSE_MARK)
         d0.append(0.0)
         d1.append(0.0)
         nary.append((wi, xi, wv, xv, bi, 0.0, act, partial))
@@ -822,12 +823,14 @@ def _unpack_layer(layer: Any) -> list | None:
                 or rec.nested or rec.closed):
             return None
         neurons.append((rec, uw[1], uw[2], bias._index, bias._value))
+    if len({len(n[2]) for n in neurons}) != 1:
+        return None  # ragged layer: the general path checks each neuron
     cache[id(layer)] = (layer, neurons)
     return neurons
 
 
 _new_tracer = object.__new__
-_DOT_MARK = NARY - DOT
+_DENSE_MARK = NARY - DENSE
 # The public unary functions that dense() can fuse into a dot record, by op code.
 _FUSABLE: dict[Any, int] = {}
 _namespace["sum"] = sum

@@ -53,8 +53,9 @@ CHUNK_MASK = 4095  # compact the list columns into arrays every 4096 records
 
 # Operation codes are small ints indexing OPS, which primitives.py fills in.
 # Code 0 is a leaf (an input of the traced function); the n-ary records come next.
-LEAF, SUM, DOT, CUSTOM = 0, 1, 2, 3
+LEAF, SUM, DOT, CUSTOM, DENSE = 0, 1, 2, 3, 4  # DENSE: a dot of dense(), no constants
 _DOT_MARK = NARY - DOT
+_DENSE_MARK = NARY - DENSE
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 OP_NAMES: list[str] = ["input"]
 
@@ -439,12 +440,22 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
             elif a >= 0:
                 adj[a] += g * da
             elif b < NO_INPUT:
-                if b == _DOT_MARK:  # inlined: one neuron of a linear layer
+                if b == _DENSE_MARK:  # inlined: one neuron of a layer
                     xi, yi, xv, yv, bi, _, act, ad = nary[-2 - a]
                     if act:  # an activation fused into the record: chain rule first
                         g *= ad
-                    # A plain loop: the interpreter specialises float * and +=
-                    # on a list, which beats map() with bound methods here.
+                    # Plain loops: the interpreter specialises float * and += on
+                    # a list, which beats map() with bound methods here.
+                    for j, w in zip(xi, yv):
+                        adj[j] += g * w
+                    if yi is not None:
+                        for j, w in zip(yi, xv):
+                            adj[j] += g * w
+                    adj[bi] += g
+                elif b == _DOT_MARK:  # a dot that may hold constants (index -1)
+                    xi, yi, xv, yv, bi, _, act, ad = nary[-2 - a]
+                    if act:
+                        g *= ad
                     if xi is not None:
                         for j, w in zip(xi, yv):
                             if j >= 0:
