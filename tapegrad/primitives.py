@@ -16,7 +16,9 @@ appends, which is what makes the eager tape fast. The same templates drive the
 Wengert-list printer and the ``jit`` code generator.
 
 The n-ary ``sum`` and ``dot`` record one record each however many operands
-they have; ``nn.mlp`` uses ``dot`` so that a neuron costs one record.
+they have. ``dense`` (the layer of ``nn.mlp``) records a whole neuron, its
+weighted sum, bias and an activation from the table, as one ``dot`` record whose
+partials are the activation's rule times the dot product's.
 """
 
 from __future__ import annotations
