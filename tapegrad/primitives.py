@@ -562,8 +562,6 @@ _namespace["power"] = power
 
 
 _get_tape = operator.attrgetter("_tape")
-_get_index = operator.attrgetter("_index")
-_get_value = operator.attrgetter("_value")
 
 
 def _innermost(items: Iterable[Any]) -> _tape.Recorder | None:
@@ -836,6 +834,7 @@ _DENSE_MARK = NARY - DENSE
 # The public unary functions that dense() can fuse into a dot record, by op code.
 _FUSABLE: dict[Any, int] = {}
 _namespace["sum"] = sum
+_namespace["dot"] = dot
 
 
 def linear_combination(pairs: Sequence[tuple[Any, Any]]) -> Any:
@@ -861,7 +860,6 @@ def linear_combination(pairs: Sequence[tuple[Any, Any]]) -> Any:
         gs.append(constant)
         ds.append(1.0)
     return dot(gs, ds)
-_namespace["dot"] = dot
 
 
 _FUSABLE.update({globals()[p.name]: CODES[p.name] for p in PRIMITIVES
