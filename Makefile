@@ -10,7 +10,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(VENV)/.test: $(VENV)/bin/python pyproject.toml
-	$(PY) -m pip install -q -e '.[test,dev]'
+	$(PY) -m pip install -q -e '.[test,dev,examples]'
 	touch $@
 
 $(VENV)/.examples: $(VENV)/bin/python pyproject.toml
