@@ -248,7 +248,9 @@ class Jitted:
         self.variants: dict[Any, list[_Variant]] = {}
         self.traces = 0
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return self.f(*args, **kwargs)  # only positional arguments are compiled
         leaves: list = []
         key = _structure(args, leaves)
         if active() or not set(map(type, leaves)) <= _NUMBER_TYPES:
@@ -306,8 +308,8 @@ def jit(f: Callable[..., Any]) -> Jitted:
     """Compile ``f`` from its tape into straight-line Python; re-trace when a guard fails.
 
     Works on any function of pytrees of numbers, including ``grad(f)`` and
-    ``value_and_grad(f)``. Called inside another transform, or with non-numeric
-    leaves, it simply runs ``f``.
+    ``value_and_grad(f)``. Called inside another transform, with non-numeric
+    leaves or with keyword arguments, it simply runs ``f``.
 
     >>> import tapegrad as tg
     >>> fast = jit(tg.grad(lambda x: x * x if x > 0 else -x))

@@ -141,8 +141,13 @@ class _Traced:
         try:
             out_leaves, out_def = tree_flatten(out)
             for k, leaf in enumerate(out_leaves):
-                if type(leaf) is not Tracer:
-                    _scalar_output(leaf, f"{transform} output leaf {k}")
+                if type(leaf) is not Tracer and (
+                        isinstance(leaf, bool) or not isinstance(leaf, (int, float))):
+                    raise TypeError(
+                        f"{transform}: output leaf {k} of the function is "
+                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers or "
+                        "pytrees (tuples, lists, dicts, ...) of numbers"
+                    )
             roots = [self.output_index(x) for x in out_leaves]
             tape = self.rec.freeze()
         except BaseException:
@@ -220,7 +225,11 @@ def value_and_grad(
     >>> value_and_grad(lambda x, y: x * y + y, argnums=(0, 1))(2.0, 3.0)
     (9.0, (3.0, 3.0))
     """
-    name = "value_and_grad"
+    return _value_and_grad(f, argnums, has_aux, debug_nans, "value_and_grad")
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: ArgNums, has_aux: bool, debug_nans: bool,
+                    name: str) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -281,7 +290,7 @@ def grad(
     >>> round(grad(grad(tg.sin))(1.0), 6)  # second derivative: -sin(1)
     -0.841471
     """
-    vg = value_and_grad(f, argnums=argnums, has_aux=has_aux, debug_nans=debug_nans)
+    vg = _value_and_grad(f, argnums, has_aux, debug_nans, "grad")
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
