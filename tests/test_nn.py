@@ -330,3 +330,30 @@ def test_save_rejects_traced_values(tmp_path):
     with pytest.raises(TypeError, match="traced value"):
         tg.grad(loss)((1.0,))
     assert not (tmp_path / "x.json").exists()
+
+
+def test_fused_records_in_forward_mode_and_second_order():
+    """Fused dense records give the right jvp and Hessian (forward sweep, nested traces)."""
+    params = nn.init_mlp(2, [3, 1], seed=7)
+    x = (0.8, -0.4)
+
+    def loss(p):
+        return nn.mlp(p, x, final_activation=tg.tanh)[0] ** 2
+
+    leaves, treedef = tg.tree_flatten(params)
+    direction = [0.1 * ((-1) ** k) * (k + 1) for k in range(len(leaves))]
+    _, tangent = tg.jvp(loss, (params,), (tg.tree_unflatten(treedef, direction),))
+    grad_leaves = tg.tree_leaves(tg.grad(loss)(params))
+    assert tangent == pytest.approx(sum(g * d for g, d in zip(grad_leaves, direction)), rel=1e-10)
+
+    h = 1e-5
+    hess = tg.hessian(lambda flat: loss(tg.tree_unflatten(treedef, flat)))(leaves)
+    for i in (0, 4, len(leaves) - 1):
+        up = list(leaves)
+        down = list(leaves)
+        up[i] += h
+        down[i] -= h
+        g_up = tg.tree_leaves(tg.grad(loss)(tg.tree_unflatten(treedef, up)))
+        g_down = tg.tree_leaves(tg.grad(loss)(tg.tree_unflatten(treedef, down)))
+        for j in range(len(leaves)):
+            assert hess[i][j] == pytest.approx((g_up[j] - g_down[j]) / (2 * h), abs=1e-6)
