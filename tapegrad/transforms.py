@@ -17,6 +17,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
+import attrs
+
 from .errors import NonFiniteError
 from .primitives import CUSTOM, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
@@ -493,8 +495,6 @@ def trace(
             argnums, len(args), "trace")
         call = _Traced(args, nums, "trace", names=names)
         tape, _, _, roots = call.finish(call.run(f, kwargs), "trace")
-        import attrs
-
         inputs = tuple(i for idx in call.leaf_indices for i in idx)
         tape = attrs.evolve(tape, outputs=tuple(roots), inputs=inputs, timings=tape.timings)
         if len(roots) == 1 and roots[0] >= 0:
