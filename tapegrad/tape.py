@@ -113,12 +113,9 @@ class Recorder:
         self.a1: list = []
         self.d0: list = []
         self.d1: list = []
-        # Compacted prefix of the columns (flat tapes only).
-        self._cvals = array("d")
-        self._ca0 = array("q")
-        self._ca1 = array("q")
-        self._cd0 = array("d")
-        self._cd1 = array("d")
+        # Compacted prefix of the columns (flat tapes only), made at the first
+        # compaction: short tapes never need them.
+        self._cvals = self._ca0 = self._ca1 = self._cd0 = self._cd1 = None
         self.nary: list = []
         # Unpacked operand tuples of dot (the weights of a layer are the same tuple
         # for every sample), keyed by id and holding the tuple so the id stays
@@ -139,6 +136,9 @@ class Recorder:
         """
         if self.nested or self.closed:
             return
+        if self._cvals is None:
+            self._cvals, self._ca0, self._ca1 = array("d"), array("q"), array("q")
+            self._cd0, self._cd1 = array("d"), array("d")
         n = len(self.vals)
         doubles, longs = _packers(n)
         try:
@@ -202,17 +202,22 @@ class Recorder:
         return range(start, start + n)
 
     def freeze(self) -> Tape:
-        """Close the recorder and return its records as an immutable :class:`Tape`."""
-        if not self.nested:
+        """Close the recorder and return its records as an immutable :class:`Tape`.
+
+        A tape that never filled a chunk keeps its list columns (nothing to save,
+        and the sweep reads lists faster); a longer flat one is packed entirely.
+        """
+        packed = self._cvals is not None
+        if packed and not self.nested:
             self.compact()
-        if self.nested or len(self._cvals) == 0:
-            cols = [self._cvals.tolist() + self.vals if len(self._cvals) else self.vals,
-                    self._ca0.tolist() + self.a0 if len(self._ca0) else self.a0,
-                    self._ca1.tolist() + self.a1 if len(self._ca1) else self.a1,
-                    self._cd0.tolist() + self.d0 if len(self._cd0) else self.d0,
-                    self._cd1.tolist() + self.d1 if len(self._cd1) else self.d1]
-        else:
+        if packed and (self.nested or self.vals):  # a packed prefix plus list columns
+            cols = [self._cvals.tolist() + self.vals, self._ca0.tolist() + self.a0,
+                    self._ca1.tolist() + self.a1, self._cd0.tolist() + self.d0,
+                    self._cd1.tolist() + self.d1]
+        elif packed:
             cols = [self._cvals, self._ca0, self._ca1, self._cd0, self._cd1]
+        else:
+            cols = [self.vals, self.a0, self.a1, self.d0, self.d1]
         tape = Tape(
             ops=bytes(self.ops),
             values=cols[0], a0=cols[1], a1=cols[2], d0=cols[3], d1=cols[4],
