@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import types
 from typing import Any, Callable
 
 import tapegrad as tg
@@ -85,6 +86,15 @@ def mse_generic(params: Any, xs: list, ys: list, act: Callable, final: Callable 
     return sse_generic(params, xs, ys, act, final) * (1.0 / len(xs))
 
 
+def fresh_models() -> dict[str, Callable]:
+    """New copies of the three model functions, with code objects of their own."""
+    namespace: dict[str, Any] = {"__builtins__": __builtins__}
+    for fn in (mlp_generic, sse_generic, mse_generic, chain):
+        namespace[fn.__name__] = types.FunctionType(fn.__code__.replace(), namespace,
+                                                    fn.__name__)
+    return namespace
+
+
 def micrograd_value_and_grad(loss: Callable, params: Any) -> tuple[float, list]:
     """Wrap every parameter in a Value, run forward and backward, collect the grads."""
     leaves, treedef = tg.tree_flatten(params)
@@ -122,7 +132,11 @@ def agree(name: str, reference: list, other: list, tol: float = 1e-9) -> None:
 def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | None,
                loss_kind: str, repeats: int) -> list[dict]:
     """Time one MLP workload on every system; returns table rows."""
-    generic = sse_generic if loss_kind == "sse" else mse_generic
+    # Each system runs its own copy of the model code: CPython specialises a code
+    # object's operations for the types it sees, so sharing one copy between floats,
+    # micrograd Values and tracers would make each system's timing depend on the others.
+    name = "sse_generic" if loss_kind == "sse" else "mse_generic"
+    generic, generic_tg, generic_mg = (fresh_models()[name] for _ in range(3))
     fused_loss = nn.sum_squared_error if loss_kind == "sse" else nn.mse
     final_tg = tg.tanh if final is math.tanh else None
 
@@ -130,7 +144,7 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
         return generic(params, xs, ys, math.tanh, final)
 
     def eager_loss(p: Any) -> Any:
-        return generic(p, xs, ys, tg.tanh, final_tg)
+        return generic_tg(p, xs, ys, tg.tanh, final_tg)
 
     def dot_loss(p: Any) -> Any:
         return fused_loss([nn.mlp(p, x, final_activation=final_tg)[0] for x in xs], ys)
@@ -151,7 +165,7 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
         mg_final = mg_tanh if final is not None else None
 
         def mg() -> Any:
-            return micrograd_value_and_grad(lambda p: generic(p, xs, ys, mg_tanh, mg_final),
+            return micrograd_value_and_grad(lambda p: generic_mg(p, xs, ys, mg_tanh, mg_final),
                                             params)
 
         agree(f"{label} micrograd", reference, mg()[1])
@@ -179,10 +193,11 @@ def chain_rows(steps: int, repeats: int, micrograd_failed: bool) -> list[dict]:
     """y = tanh(y) * 0.5 + y * 0.5 repeated: cost per record as the tape grows."""
     label = f"chain 10^{round(math.log10(steps))}"
     gc.collect()
+    plain_chain, tg_chain, mg_chain = (fresh_models()["chain"] for _ in range(3))
     rows = [{"workload": label, "system": "plain",
-             "on": median_seconds(lambda: chain(0.3, steps, math.tanh), repeats, True),
-             "off": median_seconds(lambda: chain(0.3, steps, math.tanh), repeats, False)}]
-    grad_chain = tg.grad(lambda y: chain(y, steps, tg.tanh))
+             "on": median_seconds(lambda: plain_chain(0.3, steps, math.tanh), repeats, True),
+             "off": median_seconds(lambda: plain_chain(0.3, steps, math.tanh), repeats, False)}]
+    grad_chain = tg.grad(lambda y: tg_chain(y, steps, tg.tanh))
     records = 4 * steps + 1
     on = median_seconds(lambda: grad_chain(0.3), repeats, True)
     off = median_seconds(lambda: grad_chain(0.3), repeats, False)
@@ -199,7 +214,7 @@ def chain_rows(steps: int, repeats: int, micrograd_failed: bool) -> list[dict]:
 
         def mg() -> float:
             x = MGValue(0.3)
-            chain(x, steps, mg_tanh).backward()
+            mg_chain(x, steps, mg_tanh).backward()
             return x.grad
 
         try:
