@@ -27,6 +27,7 @@ demo: $(VENV)/.examples
 test: $(VENV)/.test
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
+	$(VENV)/bin/mypy tapegrad
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py

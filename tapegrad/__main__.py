@@ -131,7 +131,7 @@ def _number(node: ast.Constant) -> float:
     if type(value) not in (int, float):
         raise Refused(f"{value!r} is not a number; only numbers and variables are allowed")
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # int or float, checked above
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
@@ -164,7 +164,7 @@ def _source(node: ast.AST) -> str:
 def evaluate(node: ast.AST, env: dict[str, Any], ops: dict[str, Callable]) -> Any:
     """The value of a checked expression, with ``env`` for variables and ``ops`` for operations."""
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # checked numeric by check()
     if isinstance(node, ast.Name):
         return env[node.id]
     if isinstance(node, ast.BinOp):
@@ -220,7 +220,8 @@ def _graph_limits(tree: ast.AST) -> None:
 
 def parse_arguments(argv: list[str]) -> tuple[str, dict[str, float], str | None, bool]:
     """(expression, values, svg path or None, graph?) from the command line."""
-    svg, show_graph, positional = None, False, []
+    svg, show_graph = None, False
+    positional: list[str] = []
     args = iter(argv)
     for arg in args:
         if arg == "--":

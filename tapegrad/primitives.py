@@ -710,6 +710,8 @@ def dot(xs: Sequence[Scalar], ys: Sequence[Scalar]) -> Scalar:
             return builtins.sum(map(operator.mul, xs, ys)) + 0.0
     ux = _unzip(xs)
     uy = _unzip(ys)
+    xv: Sequence[Any]
+    yv: Sequence[Any]
     # Fast paths: one side (or both) all tracers of one open trace, the other
     # side all plain numbers. This is every neuron of nn.mlp.
     if ux is not None and (uy is not None and uy[0] is ux[0]
@@ -758,6 +760,7 @@ def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]
     act = _FUSABLE.get(activation, 0) if activation is not None else 0
     neurons = _unpack_layer(layer)
     xi: Any = None
+    xv: Sequence[Any] = xs
     if neurons is not None:
         rec = neurons[0][0]
         ux = _unzip(xs)
@@ -770,7 +773,7 @@ def dense(layer: Sequence[tuple[Sequence[Scalar], Scalar]], xs: Sequence[Scalar]
     if neurons is None or (activation is not None and not act):
         out = [dot(weights, xs) + bias for weights, bias in layer]
         return out if activation is None else [activation(v) for v in out]
-    value_and_partial = VALUE_AND_PARTIAL.get(act)
+    value_and_partial: Any = VALUE_AND_PARTIAL.get(act)
     if len(neurons[0][2]) != len(xv):  # every neuron of a cached layer has the same width
         raise ValueError(f"tapegrad.dense: the layer's neurons have {len(neurons[0][2])} "
                          f"weights for {len(xv)} inputs")

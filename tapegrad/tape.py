@@ -115,7 +115,11 @@ class Recorder:
         self.d1: list = []
         # Compacted prefix of the columns (flat tapes only), made at the first
         # compaction: short tapes never need them.
-        self._cvals = self._ca0 = self._ca1 = self._cd0 = self._cd1 = None
+        self._cvals: Any = None
+        self._ca0: Any = None
+        self._ca1: Any = None
+        self._cd0: Any = None
+        self._cd1: Any = None
         self.nary: list = []
         # Unpacked operand tuples of dot (the weights of a layer are the same tuple
         # for every sample), keyed by id and holding the tuple so the id stays
