@@ -32,7 +32,7 @@ from typing import Any, Union
 import attrs
 
 from . import tape as _tape
-from .tape import CHUNK_MASK, NARY, OP_NAMES, OPS, Record
+from .tape import CHUNK_MASK, NARY, OPS, Record
 from .tracer import Tracer, top_operand
 
 __all__ = [
@@ -298,7 +298,6 @@ def _register(name: str, kind: str, primitive: Primitive | None = None) -> int:
     if code > 255:
         raise RuntimeError("tapegrad: too many operation codes for the one-byte op column")
     OPS.append(OpInfo(code, name, kind, primitive))
-    OP_NAMES.append(name)
     return code
 
 
@@ -561,9 +560,6 @@ _namespace["power"] = power
 # ---------------------------------------------------------------------------
 
 
-_get_tape = operator.attrgetter("_tape")
-
-
 def _innermost(items: Iterable[Any]) -> _tape.Recorder | None:
     """The innermost open recorder among the traced items, or None."""
     best = None
@@ -587,15 +583,6 @@ def _split(items: Sequence[Any], rec: _tape.Recorder, name: str) -> tuple[list, 
             idx.append(-1)
             vals.append(x if type(x) is Tracer else _to_float(name, x))
     return idx, vals
-
-
-def _one_tape(items: Sequence[Any]) -> Any:
-    """The recorder if every item is a tracer of the same one, else None (fast check)."""
-    try:
-        tapes = set(map(_get_tape, items))
-    except AttributeError:
-        return None
-    return tapes.pop() if len(tapes) == 1 else None
 
 
 def _nary_record(rec: _tape.Recorder, code: int, out: Any, entry: tuple) -> Tracer:
@@ -626,20 +613,21 @@ def sum(xs: Iterable[Scalar]) -> Scalar:  # noqa: A001
     6.5
     """
     xs = list(xs)
-    rec = _one_tape(xs)
-    if rec is None:
-        rec = _innermost(xs)
+    unzipped = _unzip(xs)
+    if unzipped is not None:  # every item a tracer of one open trace
+        rec, indices, values = unzipped
+        constant = 0.0
+    else:
+        rec = _innermost(xs)  # raises for a tracer of a closed or foreign trace
         if rec is None:
             return builtins.sum(_to_float("sum", x) for x in xs) + 0.0
-    elif rec.closed:
-        rec.ops.append(0)  # raises EscapedTracerError
-    idx, vals = _split(xs, rec, "sum")
-    traced = tuple(j for j in idx if j >= 0)
-    constant = builtins.sum(v for j, v in zip(idx, vals) if j < 0) + 0.0
-    values = [v for j, v in zip(idx, vals) if j >= 0]
+        idx, vals = _split(xs, rec, "sum")
+        indices = [j for j in idx if j >= 0]
+        values = [v for j, v in zip(idx, vals) if j >= 0]
+        constant = builtins.sum(v for j, v in zip(idx, vals) if j < 0) + 0.0
     out = builtins.sum(values) + constant if all(type(v) is float for v in values) else (
         sum(values) + constant)
-    return _nary_record(rec, SUM, out, (traced, constant))
+    return _nary_record(rec, SUM, out, (tuple(indices), constant))
 
 
 def _unzip(items: Sequence[Any]) -> tuple[Any, list, list] | None:

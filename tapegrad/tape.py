@@ -61,7 +61,6 @@ LEAF, SUM, DOT, CUSTOM, DENSE = 0, 1, 2, 3, 4  # DENSE: a dot of dense(), no con
 _DOT_MARK = NARY - DOT
 _DENSE_MARK = NARY - DENSE
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
-OP_NAMES: list[str] = ["input"]
 
 
 _PACKERS: dict[int, tuple[struct.Struct, struct.Struct]] = {}
@@ -171,21 +170,6 @@ class Recorder:
         self._cvals, self._ca0, self._ca1 = array("d"), array("q"), array("q")
         self._cd0, self._cd1 = array("d"), array("d")
         self.nested = True
-
-    def leaf(self, value: Any, name: str | None = None) -> int:
-        """Append an input record and return its index."""
-        i = len(self.ops)
-        self.ops.append(LEAF)
-        self.vals.append(value)
-        self.a0.append(NO_INPUT)
-        self.a1.append(NO_INPUT)
-        self.d0.append(0.0)
-        self.d1.append(0.0)
-        if name is not None:
-            self.names[i] = name
-        if i & CHUNK_MASK == CHUNK_MASK:
-            self.compact()
-        return i
 
     def leaves(self, values: list, names: Any = None) -> range:
         """Append one input record per value; return their indices."""

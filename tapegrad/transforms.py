@@ -20,7 +20,7 @@ from typing import Any, Callable, Union
 import attrs
 
 from .errors import NonFiniteError
-from .primitives import CUSTOM, _nary_record
+from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tape import Recorder, Tape, open_recorder, pop_recorder
 from .tracer import Tracer, check_live
@@ -590,12 +590,7 @@ class custom_vjp:
             leaves.append(lv)
             treedefs.append(td)
         flat = [x for lv in leaves for x in lv]
-        rec = None
-        for x in flat:
-            if type(x) is Tracer:
-                r = x._tape
-                if rec is None or r.level > rec.level:
-                    rec = r
+        rec = _innermost(flat)  # raises for a tracer of a closed or foreign trace
         if rec is None:
             return self.fun(*args)
         if self.fwd is None or self.bwd is None:
@@ -603,8 +598,6 @@ class custom_vjp:
                 f"custom_vjp function {self.fun.__name__!r} was differentiated before "
                 "defvjp(fwd, bwd) was called on it"
             )
-        if rec.closed:
-            rec.ops.append(0)  # raises EscapedTracerError
 
         def inner(x: Any) -> Any:
             return x._value if type(x) is Tracer and x._tape is rec else x
