@@ -134,34 +134,21 @@ def test_binary_traced_op_traced(prim: tg.Primitive, data: Any) -> None:
     assert fd_close(gy, partial_diff(op, (x, y), 1), scale), (prim.name, x, y, gy)
 
 
+@pytest.mark.parametrize("traced_side", [0, 1], ids=["x_op_c", "c_op_y"])
 @pytest.mark.parametrize("prim", BINARY, ids=lambda p: p.name)
 @FEW
 @given(data=st.data())
-def test_binary_traced_op_constant(prim: tg.Primitive, data: Any) -> None:
-    """x op c with only x traced (c a float or int) matches finite differences in x."""
-    x = data.draw(operand(prim, 0), label="x")
-    c = data.draw(constant(prim, 1), label="c")
+def test_binary_one_traced_operand(prim: tg.Primitive, traced_side: int, data: Any) -> None:
+    """x op c and c op y, one operand traced and the other a float or int constant on
+    either side, match finite differences in the traced operand."""
+    t = data.draw(operand(prim, traced_side), label="traced")
+    c = data.draw(constant(prim, 1 - traced_side), label="c")
     op = binary_fn(prim)
-    f = lambda v: op(v, c)
-    value, g = tg.value_and_grad(f)(x)
-    assert value == f(x)
+    f = (lambda v: op(v, c)) if traced_side == 0 else (lambda v: op(c, v))
+    value, g = tg.value_and_grad(f)(t)
+    assert value == f(t)
     assert type(g) is float
-    assert fd_close(g, central_diff(f, x), expected_scale(f, x)), (prim.name, x, c, g)
-
-
-@pytest.mark.parametrize("prim", BINARY, ids=lambda p: p.name)
-@FEW
-@given(data=st.data())
-def test_binary_constant_op_traced(prim: tg.Primitive, data: Any) -> None:
-    """c op y with only y traced (c a float or int on the left) matches finite differences."""
-    c = data.draw(constant(prim, 0), label="c")
-    y = data.draw(operand(prim, 1), label="y")
-    op = binary_fn(prim)
-    f = lambda v: op(c, v)
-    value, g = tg.value_and_grad(f)(y)
-    assert value == f(y)
-    assert type(g) is float
-    assert fd_close(g, central_diff(f, y), expected_scale(f, y)), (prim.name, c, y, g)
+    assert fd_close(g, central_diff(f, t), expected_scale(f, t)), (prim.name, t, c, g)
 
 
 @pytest.mark.parametrize("prim", BINARY, ids=lambda p: p.name)
