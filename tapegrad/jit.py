@@ -256,22 +256,32 @@ class Jitted:
         if active() or not set(map(type, leaves)) <= _NUMBER_TYPES:
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
+        selected = self._select(args, key, leaves)
+        return self.f(*args) if selected is None else selected[1]
+
+    def _select(self, args: tuple, key: Any, leaves: list) -> tuple[_Variant, Any] | None:
+        """A variant whose guards hold for these arguments, and its result.
+
+        Tries the cached variants, then traces a new one. ``None`` when ``f`` must
+        run eagerly instead: a domain error (the eager run raises it with the
+        operation's name), too many variants, or a tape that cannot be compiled.
+        """
         variants = self.variants.setdefault(key, [])
         for variant in variants:
             try:
-                return variant.fn(leaves)
+                return variant, variant.fn(leaves)
             except _GuardFailed:
                 continue
             except (ValueError, ZeroDivisionError, OverflowError):
-                return self.f(*args)  # the eager run raises the same error, with the op's name
+                return None
         if len(variants) >= MAX_VARIANTS:
-            return self.f(*args)
+            return None
         try:
             variant = self._trace(args)
         except _NotCompilable:
-            return self.f(*args)
+            return None
         variants.append(variant)
-        return variant.fn(leaves)
+        return variant, variant.fn(leaves)
 
     def _trace(self, args: tuple) -> _Variant:
         self.traces += 1
@@ -289,16 +299,11 @@ class Jitted:
     def source(self, *args: Any) -> str:
         """The generated Python source for calls shaped like ``args`` (traces if needed)."""
         leaves: list = []
-        key = _structure(args, leaves)
-        for variant in self.variants.get(key, []):
-            try:
-                variant.fn(leaves)
-            except _GuardFailed:
-                continue
-            return variant.source
-        variant = self._trace(args)
-        self.variants.setdefault(key, []).append(variant)
-        return variant.source
+        selected = self._select(args, _structure(args, leaves), leaves)
+        if selected is None:
+            raise ValueError("jit: these arguments are not run from compiled code (a domain "
+                             "error, a custom_vjp called directly, or too many variants)")
+        return selected[0].source
 
 
 _NUMBER_TYPES = {float, int}
