@@ -33,7 +33,7 @@ import attrs
 
 from . import tape as _tape
 from .tape import CHUNK_MASK, NARY, OPS, Record
-from .tracer import Tracer, top_operand
+from .tracer import Tracer, primal, top_operand
 
 __all__ = [
     "Primitive", "PRIMITIVES", "OpInfo",
@@ -309,14 +309,8 @@ _MATH_ERRORS = (ValueError, ZeroDivisionError, OverflowError)
 
 
 def _domain_error(name: str, error: Exception, *inputs: Any) -> Exception:
-    shown = ", ".join(repr(_plain(v)) for v in inputs)
+    shown = ", ".join(repr(primal(v)) for v in inputs)
     return type(error)(f"tapegrad.{name}({shown}): {error}")
-
-
-def _plain(v: Any) -> Any:
-    while type(v) is Tracer:
-        v = v._value
-    return v
 
 
 def _to_float(name: str, x: Any) -> float:

@@ -137,6 +137,16 @@ def is_traced(x: Any) -> bool:
     return type(x) is Tracer and not x._tape.closed
 
 
+def primal(x: Any) -> Any:
+    """The number inside ``x``, looking through tracers of every nesting level.
+
+    For printing and diagnostics only: the result carries no derivative.
+    """
+    while type(x) is Tracer:
+        x = x._value
+    return x
+
+
 def check_live(t: Tracer) -> Recorder:
     """The tracer's recorder, or a clear error if the trace is over or not ours."""
     rec = t._tape

@@ -23,7 +23,7 @@ from .errors import NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tape import Recorder, Tape, open_recorder, pop_recorder
-from .tracer import Tracer, check_live
+from .tracer import Tracer, check_live, primal
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian",
@@ -185,25 +185,19 @@ def _check_finite(tape: Tape, adj: list, transform: str) -> None:
     from .viz import describe_record
 
     for k in range(len(tape)):
-        v = _plain(tape.values[k])
+        v = float(primal(tape.values[k]))
         if not math.isfinite(v):
             raise NonFiniteError(
                 f"{transform}(debug_nans=True): the value of record %{k} is {v}: "
                 f"{describe_record(tape, k)}"
             )
     for k in range(len(tape) - 1, -1, -1):
-        g = _plain(adj[k])
+        g = float(primal(adj[k]))
         if not math.isfinite(g):
             raise NonFiniteError(
                 f"{transform}(debug_nans=True): the adjoint of record %{k} is {g} in the "
                 f"reverse sweep: {describe_record(tape, k)}"
             )
-
-
-def _plain(v: Any) -> float:
-    while type(v) is Tracer:
-        v = v._value
-    return float(v)
 
 
 # ---------------------------------------------------------------------------

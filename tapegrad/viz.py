@@ -28,7 +28,7 @@ from typing import Any, Callable
 from .errors import TapegradError
 from .primitives import VALUE_AND_PARTIAL
 from .tape import OPS, Tape
-from .tracer import Tracer
+from .tracer import primal
 
 __all__ = [
     "format_forward", "format_reverse", "draw_tape", "tape_html", "render",
@@ -39,9 +39,7 @@ __all__ = [
 
 def plain(v: Any) -> float:
     """The float inside a value, looking through tracers of outer traces."""
-    while type(v) is Tracer:
-        v = v._value
-    return float(v)
+    return float(primal(v))
 
 
 def fmt(v: Any) -> str:
