@@ -29,6 +29,13 @@ test: $(VENV)/.test
 	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
 	$(VENV)/bin/mypy tapegrad
 
+# The differential oracle on many random programs (EXAMPLES=n to change how many); it prints
+# how many ran. Failures are kept in .hypothesis and replayed first by later runs.
+.PHONY: fuzz
+fuzz: $(VENV)/.test
+	ORACLE_EXAMPLES=$(or $(EXAMPLES),5000) $(PY) -m pytest -q tests/test_oracle.py \
+		-k test_tapegrad_agrees_with_the_oracle --hypothesis-show-statistics
+
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py
 
