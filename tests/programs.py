@@ -201,9 +201,15 @@ CUSTOM: dict[str, CustomFunction] = {f.name: f for f in (
                    "x ** 3, fwd returns stop_gradient(x * x * x), rule 3 x**2 g"),
     CustomFunction("pair", 2, 2, lambda ns, x, y: (x * y, x - y),
                    lambda ns, x, y: ((x * y, x - y), (x, y)),
-                   lambda ns, r, g: (g[0] * r[1] + g[1], g[0] * r[0] - g[1]),
+                   lambda ns, r, g: (_times(g[0], r[1]) + g[1], _times(g[0], r[0]) - g[1]),
                    "(x * y, x - y), rule (g0 y + g1, g0 x - g1)"),
 )}
+
+
+def _times(g: Any, v: Any) -> Any:
+    # An unused output's cotangent is a plain 0.0: it contributes nothing (not 0 * nan),
+    # as in the reverse sweep, which skips records whose adjoint is a plain zero.
+    return 0.0 if type(g) is float and g == 0.0 else g * v
 
 
 def _softplus(ns: Any, x: Any) -> Any:
