@@ -183,6 +183,15 @@ def _hazards_of(prim: ref.Primitive, operands: tuple, after_stop_gradient: bool)
         found.add("abs_nan")
     if prim.name == "sum" and _sum_reorders(operands, values):
         found.add("sum_reorders")
+    if prim.name in ("pow", "pow_or_inf") and (any(traced) or after_stop_gradient):
+        # The rules of x ** y and of its derivatives compute x ** (y - k), k = 1, 2, ...:
+        # up to the fourth derivative (a Hessian of two nested grads), none may overflow.
+        for k in (1, 2, 3, 4):
+            with contextlib.suppress(ValueError, ZeroDivisionError):
+                try:
+                    math.pow(values[0], values[1] - k)
+                except OverflowError:
+                    found.add("pow_rule_overflow")
     try:
         out = prim.on_floats(*values)
     except CAUGHT:
