@@ -270,7 +270,7 @@ power = Primitive("pow", math.pow,
 # x ** y for the rules only: the same, except that 0 ** negative is inf, not an error.
 _pow_or_inf: Primitive = Primitive(
     "pow_or_inf", _pow_or_inf_floats,
-    lambda k, out, x, y: y * _pow_or_inf(x, y - 1.0) if k == 0 else _pow_dy(x, out))
+    lambda k, out, x, y: _pow_dx(x, y) if k == 0 else _pow_dy(x, out))
 neg = Primitive("neg", lambda x: -x, lambda k, out, x: -1.0)
 absolute = Primitive("abs", abs, lambda k, out, x: _sign(x))
 exp = Primitive("exp", math.exp, lambda k, out, x: out)

@@ -99,6 +99,11 @@ def test_higher_derivatives_at_the_edge_of_the_domain() -> None:
     assert grad(grad(grad(ref.sqrt)))(0.0) == math.inf
     assert grad(grad(lambda x: x**0.5))(0.0) == -math.inf
     assert grad(grad(lambda x: x**1.5))(0.0) == math.inf
+    # x and x**2 are smooth at 0: their higher derivatives are the polynomial's, not 0 * inf
+    assert grad(grad(lambda x: x**1.0))(0.0) == 0.0
+    assert grad(grad(lambda x: x**2.0))(0.0) == 2.0
+    assert grad(grad(grad(lambda x: x**2.0)))(0.0) == 0.0
+    assert grad(grad(grad(lambda x: x**3.0)))(0.0) == 6.0
 
 
 def test_a_zero_adjoint_sends_nothing() -> None:
