@@ -23,13 +23,14 @@ with this module's own operations, so their arithmetic on outer Vars is
 recorded on the outer traces. That is all ``grad(grad(f))`` needs. Two traces
 never share a level, so their perturbations cannot be confused.
 
-Conventions, the same as tapegrad's: ``relu'(0) = 0``, ``abs'(0) = 0``,
-``sqrt'(0) = inf`` (and ``sqrt''(0) = -inf``), ``d/dx x**y = 0`` at
-``x = y = 0``, ``d/dy x**y`` is 0 at ``x = 0`` and NaN for ``x < 0``, and a
-record whose adjoint is zero sends nothing back (so ``0 * sqrt(x)`` has
-derivative 0 at 0, not NaN). A NaN operand gives a NaN value, and NaN partials
-where they depend on it (``relu'(nan)``, ``abs'(nan)``). Domain errors are those of
-``math``: ``log(0.0)`` raises ``ValueError``, ``x / 0.0`` raises
+Conventions. tapegrad's documented ones: ``relu'(0) = 0``, ``abs'(0) = 0``,
+``sqrt'(0) = inf``, ``d/dx x**y = 0`` at ``x = y = 0``, ``d/dy x**y`` is 0 at
+``x = 0`` and NaN for ``x < 0``. Where a derivative is infinite its own
+derivatives are the limits too (``sqrt''(0) = -inf``). A plain zero adjoint or
+partial sends nothing back, so ``0 * sqrt(x)`` at 0 and ``sqrt(relu(x))`` at -1
+have derivative 0, not NaN. A NaN operand gives a NaN value, and NaN partials
+where they depend on it (``relu'(nan)``, ``abs'(nan)``). Domain errors are those
+of ``math``: ``log(0.0)`` raises ``ValueError``, ``x / 0.0`` raises
 ``ZeroDivisionError``, ``exp(1000.0)`` raises ``OverflowError``, and ``x ** y``
 is ``math.pow``. Comparisons of Vars compare their numbers and return plain
 ``bool``, so ``if`` works in traced code. One trace stack serves the whole
@@ -85,18 +86,24 @@ class Trace:
 
         The records are in evaluation order, so walking them backwards reaches
         each record only after every record that uses it: no topological sort
-        is needed. Reads default to zero and writes add. A record whose adjoint
-        is a plain zero sends nothing to its inputs, so that an infinite partial
-        of a record nobody depends on (sqrt at 0) does not turn into a NaN.
+        is needed. Reads default to zero and writes add. A plain zero, as an
+        adjoint or as a partial, sends nothing: it says "does not depend on",
+        so an infinite partial next to it (sqrt at 0) does not turn into a NaN.
+        A traced zero is sent, since its own derivatives need not be zero.
         """
         adjoint: dict[int, Any] = {root: 1.0}
         for i in reversed(range(len(self.records))):
             g = adjoint.get(i, 0.0)
-            if type(g) is float and g == 0.0:
+            if _plain_zero(g):
                 continue
             for j, partial in self.records[i]:
-                adjoint[j] = adjoint.get(j, 0.0) + g * partial
+                if not _plain_zero(partial):
+                    adjoint[j] = adjoint.get(j, 0.0) + g * partial
         return adjoint
+
+
+def _plain_zero(x: Any) -> bool:
+    return type(x) is float and x == 0.0
 
 
 _TRACES: list[Trace] = []  # the open traces, outermost first

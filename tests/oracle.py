@@ -209,7 +209,7 @@ def _hazards_of(prim: ref.Primitive, operands: tuple, after_stop_gradient: bool)
             found.add("pow_rule_overflow")
             continue
         if not math.isfinite(partial):
-            found.add("forward_zero_tangent" if any(traced) else "stop_gradient_nan")
+            found.add("forward_zero_tangent" if any(traced) else "zero_partial_nan")
     return found
 
 
@@ -253,19 +253,22 @@ def hazards(case: Case) -> set[str]:
                 raise outcome.error  # a bug of this test, not of tapegrad
     if any(isinstance(s, Call) and s.name == "detached_cube" for s in statements(program)):
         found.add("custom_vjp_outer")
-    swept = attempt(lambda: zero_adjoint_meets_infinity(
-        lambda *a: run(program, reference_backend(), a)[0], case.inputs))
-    if isinstance(swept, Crashed):
-        raise swept.error
-    if swept is True:
-        found.add("jit_zero_adjoint")
+    for k in range(len(program.outputs)):
+        swept = attempt(lambda k=k: sweep_hazards(output(k), case.inputs))
+        if isinstance(swept, Crashed):
+            raise swept.error
+        if isinstance(swept, set):
+            found |= swept
     return found
 
 
-def zero_adjoint_meets_infinity(f: Callable[..., Any], xs: tuple) -> bool:
-    """Whether f's reverse sweep reaches a record with adjoint 0 and a non-finite partial.
+def sweep_hazards(f: Callable[..., Any], xs: tuple) -> set[str]:
+    """The known bugs that f's first-order reverse sweep runs into.
 
-    The sweep skips it; under jit, where the adjoint is a traced zero, tapegrad does not.
+    A zero and a non-finite number meet: a zero adjoint and an infinite
+    partial (the reference skips the record; under jit, where the adjoint is a
+    traced zero, tapegrad does not), or a constant zero partial and a
+    non-finite adjoint (the reference sends nothing; tapegrad sends 0 * inf).
     """
     trace = ref.Trace(len(ref._TRACES) + 1)
     ref._TRACES.append(trace)
@@ -274,18 +277,25 @@ def zero_adjoint_meets_infinity(f: Callable[..., Any], xs: tuple) -> bool:
     finally:
         ref._TRACES.pop()
         trace.open = False
+    found: set[str] = set()
     if not (isinstance(out, ref.Var) and out.trace is trace):
-        return False
+        return found
     adjoint: dict[int, float] = {out.index: 1.0}
+    reached = {out.index}  # through any partial: under jit a zero one may be traced
     for i in reversed(range(len(trace.records))):
-        if i not in adjoint:
+        if i not in reached:
             continue
-        g = adjoint[i]
-        if g == 0.0 and any(not math.isfinite(ref.primal(d)) for _, d in trace.records[i]):
-            return True
-        for j, partial in trace.records[i]:
-            adjoint[j] = adjoint.get(j, 0.0) + g * ref.primal(partial)
-    return False
+        g = adjoint.get(i, 0.0)
+        partials = [ref.primal(d) for _, d in trace.records[i]]
+        if g == 0.0 and not all(map(math.isfinite, partials)):
+            found.add("jit_zero_adjoint")
+        if not math.isfinite(g) and 0.0 in partials:
+            found.add("zero_partial_nan")
+        for (j, _), partial in zip(trace.records[i], partials):
+            reached.add(j)
+            if partial != 0.0 and g != 0.0:
+                adjoint[j] = adjoint.get(j, 0.0) + g * partial
+    return found
 
 
 # -- sizes: how large the terms of each derivative are ----------------------------------------
@@ -361,6 +371,8 @@ def absolute_sweep(f: Callable[..., Any], xs: tuple, sizes: Sizes) -> tuple[list
         if trace.records[i]:  # not a leaf: its value was rounded
             rounding += g * abs(ref.primal(trace.values[i]))
         for j, partial in trace.records[i]:
+            if ref.primal(partial) == 0.0:
+                continue  # sends nothing, as in the reference's sweep
             term = g * abs(ref.primal(partial))
             sizes.extreme = sizes.extreme or extreme(partial) or extreme(term)
             size[j] = size.get(j, 0.0) + term
@@ -428,16 +440,20 @@ _WATCHED = {"relu": 0, "abs": 0, "sqrt": 0, "log": 0, "/": 1, "**": 0}
 
 
 class _Observer:
-    """Records a run's signature: its branches, and the side of each kink, pole and edge."""
+    """Records a run's signature (its branches, the side of each kink, pole and edge) and
+    the arguments of sin and cos (its phases)."""
 
     def __init__(self) -> None:
         self.signature: list = []
+        self.phases: list[float] = []
 
     def __call__(self, op: str, operands: Any, result: Any) -> None:
         if op in ("if", "try"):
             self.signature.append((op, result))
         elif op in _WATCHED:
             self.signature.append((op, _sign_class(operands[_WATCHED[op]])))
+        elif op in ("sin", "cos"):
+            self.phases.append(ref.primal(operands[0]))
 
 
 @dataclass(frozen=True)
@@ -449,17 +465,18 @@ class Difference:
     skipped: str = ""
 
 
-def central_difference(phi: Callable[[float], tuple[float, list]], x: float,
+def central_difference(phi: Callable[[float], tuple[float, list, list]], x: float,
                        rounding: float = 0.0) -> Difference:
     """d phi / ds at 0 from steps h, 2h and 4h, if phi is smooth over [-4h, 4h].
 
-    ``phi(s)`` returns (value, signature); ``rounding`` bounds its rounding error
-    divided by epsilon. No estimate for |x| > 3000 (the stencil would span
-    periods of sin), or if a branch or kink side changes in the stencil, a
-    point raises or is not finite, the estimates do not converge, or the
-    one-sided differences disagree by more than curvature explains (a kink that
-    the signature missed). The tolerance comes from the estimates' own spread
-    and the rounding of the values.
+    ``phi(s)`` returns (value, signature, phases); ``rounding`` bounds its
+    rounding error divided by epsilon. No estimate for |x| > 3000, if a sin or
+    cos turns by more than a tenth of a radian across the stencil (it would not
+    resolve them), if a branch or kink side changes in the stencil, a point
+    raises or is not finite, the estimates do not converge, or the one-sided
+    differences disagree by more than curvature explains (a kink that the
+    signature missed). The tolerance comes from the estimates' own spread and
+    the rounding of the values.
     """
     h = 2.0 ** -16 * max(1.0, abs(x))
     if h > 0.05:
@@ -468,9 +485,10 @@ def central_difference(phi: Callable[[float], tuple[float, list]], x: float,
         return Difference(skipped="rounding not bounded (an infinite partial)")
     values = {}
     base = None
+    phases = {}
     for k in (0, -1, 1, -2, 2, -4, 4):
         try:
-            value, signature = phi(k * h)
+            value, signature, phases[k] = phi(k * h)
         except CAUGHT:
             return Difference(skipped="domain error near the point")
         if k == 0:
@@ -480,6 +498,8 @@ def central_difference(phi: Callable[[float], tuple[float, list]], x: float,
         if not math.isfinite(value):
             return Difference(skipped="not finite near the point")
         values[k] = value
+    if any(not abs(a - b) <= 0.1 for a, b in zip(phases[-4], phases[4])):
+        return Difference(skipped="sin or cos turns too fast for the step")
     d1, d2, d4 = ((values[k] - values[-k]) / (2 * k * h) for k in (1, 2, 4))
     largest = max(abs(v) for v in values.values())
     noise = EPS * (8.0 * rounding + 64.0 * largest) / h
@@ -523,10 +543,10 @@ def value_phi(program: Program, xs: tuple, i: int, k: int) -> Callable:
     """Output k as a function of a step along input i, with its signature."""
     frozen = _Frozen()
 
-    def phi(s: float) -> tuple[float, list]:
+    def phi(s: float) -> tuple[float, list, list]:
         observer = _Observer()
         value = run(program, float_backend(observer, frozen.start()), _moved(xs, i, s))[k]
-        return value, observer.signature
+        return value, observer.signature, observer.phases
 
     return phi
 
@@ -535,12 +555,12 @@ def gradient_phi(program: Program, xs: tuple, i: int, j: int) -> Callable:
     """d out0/d x_j (by the reference) as a function of a step along input i."""
     frozen = _Frozen()
 
-    def phi(s: float) -> tuple[float, list]:
+    def phi(s: float) -> tuple[float, list, list]:
         observer = _Observer()
         backend = reference_backend(observer, frozen.start())
         _, g = ref.value_and_grad(lambda *a: run(program, backend, a)[0],
                                   tuple(range(len(xs))))(*_moved(xs, i, s))
-        return g[j], observer.signature
+        return g[j], observer.signature, observer.phases
 
     return phi
 

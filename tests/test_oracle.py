@@ -99,9 +99,11 @@ KNOWN_BUGS_ALL: dict[str, str] = {
         "f = lambda x: (1.0 / x, x * x)[1]; fast = tg.jit(f); fast(1.0); fast(0.0) returns 0.0 "
         "where f(0.0) raises ZeroDivisionError: jit leaves out records no output needs, and "
         "with them their domain errors",
-    "stop_gradient_nan":
-        "tg.grad(lambda x: x + tg.sqrt(tg.stop_gradient(x)))(0.0) is nan, must be 1.0 (and jvp "
-        "gives nan too): stop_gradient's zero partial times an infinite adjoint is NaN",
+    "zero_partial_nan":
+        "tg.grad(lambda x: tg.sqrt(tg.relu(x)))(-1.0) is nan, must be 0.0 (the function is 0 "
+        "for x < 0), and so does jit; likewise tg.grad(lambda x: x + tg.sqrt("
+        "tg.stop_gradient(x)))(0.0) is nan, must be 1.0: the reverse sweep multiplies a "
+        "constant zero partial (relu' below 0, stop_gradient's) by an infinite adjoint",
     "jit_zero_adjoint":
         "tg.jit(tg.grad(lambda x, y: tg.sqrt(x) * y, argnums=(0, 1)))(0.0, 0.0) is (nan, 0.0), "
         "eager grad gives (0.0, 0.0): under jit a zero adjoint is a traced value, so the sweep "
@@ -197,9 +199,7 @@ KNOWN_BUG_CASES: dict[str, Case] = {
     "jit_drops_dead_errors": _case(
         (Binary("/", Const(1.0), Ref(0)), Binary("*", Ref(0), Ref(0))), (Ref(2),), (0.0,),
         warm=(1.0,)),
-    "stop_gradient_nan": _case(
-        (Unary("stop_gradient", Ref(0)), Unary("sqrt", Ref(1)), Binary("+", Ref(0), Ref(2))),
-        (Ref(3),), (0.0,)),
+    "zero_partial_nan": _case((Unary("relu", Ref(0)), Unary("sqrt", Ref(1))), (Ref(2),), (-1.0,)),
     "jit_zero_adjoint": _case(
         (Unary("sqrt", Ref(0)), Binary("*", Ref(2), Ref(1))), (Ref(3),), (0.0, 0.0)),
     "pow_base_zero": _case((Binary("**", Ref(0), Const(0.5)),), (Ref(1),), (0.0,)),
@@ -254,17 +254,19 @@ def test_the_check_catches_a_broken_backend(fns: dict, expected: str) -> None:
 
 def test_central_difference_estimates_and_skips() -> None:
     """Smooth: the estimate is within its tolerance; at a kink or a branch: skipped."""
-    def smooth(s: float) -> tuple[float, list]:
-        return math.sin(1.0 + s), []
+    def smooth(s: float) -> tuple[float, list, list]:
+        return math.sin(1.0 + s), [], [1.0 + s]
 
     d = central_difference(smooth, 1.0)
     assert abs(d.estimate - math.cos(1.0)) <= d.tolerance < 1e-6
     kink = Program(1, (Unary("relu", Ref(0)),), (Ref(1),))
     assert central_difference(value_phi(kink, (0.0,), 0, 0), 0.0).skipped
-    hidden_kink = central_difference(lambda s: (abs(s), []), 0.0)  # no signature
+    hidden_kink = central_difference(lambda s: (abs(s), [], []), 0.0)  # no signature
     assert hidden_kink.skipped == "one-sided differences disagree"
-    pole = central_difference(lambda s: (1.0 / (s - 1e-7), []), 0.0)
+    pole = central_difference(lambda s: (1.0 / (s - 1e-7), [], []), 0.0)
     assert pole.skipped
+    fast = central_difference(lambda s: (math.sin(1e6 * s), [], [1e6 * s]), 0.0)
+    assert fast.skipped == "sin or cos turns too fast for the step"
 
 
 def test_agree_is_rounding_only() -> None:

@@ -106,10 +106,19 @@ def test_higher_derivatives_at_the_edge_of_the_domain() -> None:
     assert grad(grad(grad(lambda x: x**3.0)))(0.0) == 6.0
 
 
-def test_a_zero_adjoint_sends_nothing() -> None:
-    """0 * sqrt(x) at 0 has derivative 0, not 0 * inf = NaN; a NaN adjoint is not zero."""
+def test_a_plain_zero_sends_nothing() -> None:
+    """A zero adjoint or a constant zero partial next to an infinite one gives 0, not NaN.
+
+    0 * sqrt(x) at 0, sqrt(relu(x)) at -1, sqrt(0 * x) and sqrt(stop_gradient(x)) at 0
+    do not depend on x there; a NaN adjoint is not zero, and a traced zero is sent.
+    """
     assert grad(lambda x: 0.0 * ref.sqrt(x) + x)(0.0) == 1.0
+    assert grad(lambda x: ref.sqrt(ref.relu(x)))(-1.0) == 0.0
+    assert grad(lambda x: ref.sqrt(0.0 * x) + x)(2.0) == 1.0
+    assert grad(lambda x: x + ref.sqrt(ref.stop_gradient(x)))(0.0) == 1.0
     assert math.isnan(grad(lambda x: math.nan * x)(1.0))
+    # d/dy [y * d/dx (x * y)] = 2 y: the inner zero partial of the constant is not traced
+    assert grad(lambda y: y * grad(lambda x: x * y)(0.0))(3.0) == 6.0
 
 
 def test_nan_in_gives_nan_out() -> None:
