@@ -469,7 +469,10 @@ class _Printer:
             return [v]
         if isinstance(stmt, Binary):
             v = self.fresh()
-            self.emit(depth, f"{v} = {o(stmt.x)} {stmt.op} {o(stmt.y)}")
+            left = o(stmt.x)
+            if stmt.op == "**" and left.startswith("-"):
+                left = f"({left})"  # -2.0 ** x would be -(2.0 ** x)
+            self.emit(depth, f"{v} = {left} {stmt.op} {o(stmt.y)}")
             return [v]
         if isinstance(stmt, Sum):
             v = self.fresh()

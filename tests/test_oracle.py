@@ -275,3 +275,15 @@ def test_agree_is_rounding_only() -> None:
     assert agree(1e-17, 0.0, magnitude=1.0) and not agree(1e-17, 0.0)
     assert agree(math.nan, math.nan) and not agree(math.nan, 0.0)
     assert not agree(math.inf, 1e308) and agree(-math.inf, -math.inf)
+
+
+def test_programs_print_as_the_python_they_run() -> None:
+    """The printed program, run as Python on floats, gives the interpreter's values."""
+    import programs
+
+    stmts = (Binary("**", Const(-2.0), Ref(0)), Binary("-", Ref(2), Const(-1.0)),
+             Unary("neg", Ref(3)), Binary("**", Ref(1), Const(-0.5)))
+    program = Program(2, stmts, (Ref(4), Ref(5)))
+    namespace: dict[str, Any] = {"math": math, "tg": tg}
+    exec(str(program), namespace)  # our own generated text
+    assert namespace["f"](2.0, 4.0) == programs.run(program, programs.FLOATS, (2.0, 4.0))
