@@ -24,8 +24,9 @@ recorded on the outer traces. That is all ``grad(grad(f))`` needs. Two traces
 never share a level, so their perturbations cannot be confused.
 
 Conventions. tapegrad's documented ones: ``relu'(0) = 0``, ``abs'(0) = 0``,
-``sqrt'(0) = inf``, ``d/dx x**y = 0`` at ``x = y = 0``, ``d/dy x**y`` is 0 at
-``x = 0`` and NaN for ``x < 0``. Where a derivative is infinite its own
+``sqrt'(0) = inf``, ``d/dx x**y = 0`` for a constant ``y = 0`` and at
+``x = y = 0``, ``d/dy x**y`` is 0 at ``x = 0`` and NaN for ``x < 0``. Where a
+derivative is infinite its own
 derivatives are the limits too (``sqrt''(0) = -inf``). A plain zero adjoint or
 partial sends nothing back, so ``0 * sqrt(x)`` at 0 and ``sqrt(relu(x))`` at -1
 have derivative 0, not NaN. A NaN operand gives a NaN value, and NaN partials
@@ -247,8 +248,10 @@ def _sigmoid(x: float) -> float:
 
 
 def _pow_dx(x: Any, y: Any) -> Any:
+    if type(y) is float and y == 0.0:
+        return 0.0  # a constant exponent 0: x ** 0 is the constant 1, even at 0 or NaN
     if x == 0.0 and y == 0.0:
-        return 0.0  # x**0 is 1 everywhere, even at 0
+        return 0.0  # 0 ** y along x near y = 0 (a traced exponent keeps its derivative)
     return y * _pow_or_inf(x, y - 1.0)  # inf at x = 0 for y < 1, as are its derivatives
 
 

@@ -104,6 +104,7 @@ def test_higher_derivatives_at_the_edge_of_the_domain() -> None:
     assert grad(grad(lambda x: x**2.0))(0.0) == 2.0
     assert grad(grad(grad(lambda x: x**2.0)))(0.0) == 0.0
     assert grad(grad(grad(lambda x: x**3.0)))(0.0) == 6.0
+    assert grad(grad(lambda x: x**1.0))(math.nan) == 0.0  # x ** 0 is a constant
 
 
 def test_a_plain_zero_sends_nothing() -> None:
