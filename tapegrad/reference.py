@@ -26,8 +26,8 @@ never share a level, so their perturbations cannot be confused.
 Conventions. tapegrad's documented ones: ``relu'(0) = 0``, ``abs'(0) = 0``,
 ``sqrt'(0) = inf``, ``d/dx x**y = 0`` for a constant ``y = 0`` and at
 ``x = y = 0``, ``d/dy x**y`` is 0 at ``x = 0`` and NaN for ``x < 0``. Where a
-derivative is infinite its own
-derivatives are the limits too (``sqrt''(0) = -inf``). A plain zero adjoint or
+derivative is infinite its own derivatives are the limits too
+(``sqrt''(0) = -inf``). A plain zero adjoint or
 partial sends nothing back, so ``0 * sqrt(x)`` at 0 and ``sqrt(relu(x))`` at -1
 have derivative 0, not NaN. A NaN operand gives a NaN value, and NaN partials
 where they depend on it (``relu'(nan)``, ``abs'(nan)``). Domain errors are those
