@@ -7,28 +7,47 @@
 -0.444162
 """
 
-from .errors import EscapedTracerError, ForeignTracerError, NonFiniteError, TapegradError
+from . import viz as _viz  # noqa: F401  # installs the tape's printers
+from .errors import (
+    CustomVJPError,
+    EscapedTracerError,
+    ForeignTracerError,
+    NonFiniteError,
+    TapegradError,
+)
 from .jit import jit
 from .primitives import (
     PRIMITIVES,
     Primitive,
     abs,
+    atan2,
     cos,
     dot,
+    erf,
     exp,
+    expm1,
     log,
+    log1p,
+    log_sigmoid,
+    maximum,
+    minimum,
     power,
     relu,
     sigmoid,
+    sign,
     sin,
+    softplus,
     sqrt,
+    step,
     stop_gradient,
     sum,
+    tan,
     tanh,
+    where,
 )
 from .pytree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
 from .tape import Record, Tape
-from .tracer import Tracer, is_traced
+from .tracer import Tracer, is_traced, isfinite, isnan
 from .transforms import (
     check_grad,
     custom_vjp,
@@ -46,10 +65,11 @@ from .transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "EscapedTracerError", "ForeignTracerError", "NonFiniteError", "TapegradError",
-    "PRIMITIVES", "Primitive", "Record", "Tape", "Tracer", "is_traced",
-    "abs", "cos", "dot", "exp", "log", "power", "relu", "sigmoid", "sin", "sqrt",
-    "stop_gradient", "sum", "tanh",
+    "CustomVJPError", "EscapedTracerError", "ForeignTracerError", "NonFiniteError", "TapegradError",
+    "PRIMITIVES", "Primitive", "Record", "Tape", "Tracer", "is_traced", "isfinite", "isnan",
+    "abs", "atan2", "cos", "dot", "erf", "exp", "expm1", "log", "log1p", "log_sigmoid",
+    "maximum", "minimum", "power", "relu", "sigmoid", "sign", "sin", "softplus", "sqrt", "step",
+    "stop_gradient", "sum", "tan", "tanh", "where",
     "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",
     "check_grad", "custom_vjp", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jvp",
     "trace", "value_and_grad", "vjp", "jit",

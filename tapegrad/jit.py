@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from .primitives import OPS, _namespace
@@ -39,7 +40,7 @@ from .pytree import (
     _build,
     tree_flatten,
 )
-from .tape import CUSTOM, LEAF, NO_INPUT, SUM, Tape, active
+from .tape import CUSTOM, LEAF, NO_INPUT, SUM, Guard, Tape, active
 from .transforms import _Traced
 
 __all__ = ["jit", "Jitted"]
@@ -74,6 +75,10 @@ def _comment(label: str | None) -> str:
     return "  # " + _SAFE_LABEL.sub("?", label)[:40]
 
 
+def _operand(tape: Tape, j: int, constant: Any, var: Callable[[int], str]) -> str:
+    return var(j) if j >= 0 else _const(constant)
+
+
 def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
     """The float expression computing record k from earlier variables."""
     info = OPS[tape.ops[k]]
@@ -99,14 +104,41 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
     if info.code == CUSTOM:
         raise _NotCompilable("a custom_vjp function called directly inside jit")
     prim = info.primitive
-    template = prim.on_floats
-    if info.kind == "unary":
+    # A record a rule computed at a domain edge took the operation's IEEE value.
+    template = prim.ieee if k in tape.ieee else prim.on_floats
+    if info.kind == "nodiff":
+        inputs, constants = tape.nary[-2 - a]
+        names = [_operand(tape, j, c, var) for j, c in zip(inputs, constants)]
+        return template.format(x=names[0], y=names[-1])
+    return _template_call(template, info.kind, tape, a, b, tape.d1[k], var)
+
+
+def _template_call(template: str, kind: str, tape: Tape, a: int, b: int, constant: Any,
+                   var: Callable[[int], str]) -> str:
+    """A primitive's template over its operands by operand pattern (unary, tt, tc, ct)."""
+    if kind == "unary":
         return template.format(x=var(a))
-    if info.kind == "tt":
+    if kind == "tt":
         return template.format(x=var(a), y=var(b))
-    if info.kind == "tc":
-        return template.format(x=var(a), y=_const(tape.d1[k]))
-    return template.format(x=_const(tape.d1[k]), y=var(a))
+    if kind == "tc":
+        return template.format(x=var(a), y=_const(constant))
+    return template.format(x=_const(constant), y=var(a))
+
+
+def _guard_lines(guard: Guard, var: Callable[[int], str]) -> list[str]:
+    """Source lines re-checking a decision the trace took (raise _GuardFailed if it changed)."""
+    operands = [var(j) if j >= 0 else _const(c) for j, c in zip(guard.inputs, guard.constants)]
+    if guard.kind == "compare":
+        test = f"{operands[0]} {guard.op} {operands[1]}"
+        return [f"if {'not ' if guard.outcome else ''}({test}): raise _GuardFailed"]
+    if guard.kind in ("isfinite", "isnan"):
+        return [f"if {'not ' if guard.outcome else ''}_m.{guard.kind}({operands[0]}): "
+                "raise _GuardFailed"]
+    # "raises": user code caught this operation's domain error; it must raise again.
+    prim = OPS[guard.op].primitive
+    expr = prim.on_floats.format(x=operands[0], y=operands[-1])
+    return ["try:", f"    {expr}", f"except {guard.outcome.__name__}:", "    pass",
+            "else:", "    raise _GuardFailed"]
 
 
 def _product(left: str, right: str) -> str:
@@ -120,7 +152,11 @@ def _product(left: str, right: str) -> str:
 def _inputs_of(tape: Tape, k: int) -> list[int]:
     a, b = tape.a0[k], tape.a1[k]
     if b < NO_INPUT:
-        return [j for j, _ in OPS[tape.ops[k]].nary_partials(tape.nary[-2 - a])]
+        info = OPS[tape.ops[k]]
+        entry = tape.nary[-2 - a]
+        if info.kind == "nodiff":
+            return [j for j in entry[0] if j >= 0]
+        return [j for j, _ in info.nary_partials(entry)]
     return [j for j in (a, b) if j >= 0]
 
 
@@ -169,12 +205,12 @@ def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
     n = len(tape)
     guards_at: dict[int, list] = {}
     for guard in tape.guards:
-        guards_at.setdefault(guard[0], []).append(guard)
+        guards_at.setdefault(guard.position, []).append(guard)
     # Live records: what the outputs and the guards need.
     live = bytearray(n)
     stack = [j for j in outputs if isinstance(j, int) and j >= 0]
     for guard in tape.guards:
-        stack += [j for j in (guard[2], guard[3]) if j >= 0]
+        stack += [j for j in guard.inputs if j >= 0]
     while stack:
         j = stack.pop()
         if not live[j]:
@@ -188,11 +224,8 @@ def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
     if inputs:
         lines.append("    (" + "".join(var(i) + ", " for i in inputs).rstrip(" ") + ") = inputs")
     for k in range(n + 1):
-        for _, symbol, xi, yi, xc, yc, taken in guards_at.get(k, ()):
-            left = var(xi) if xi >= 0 else _const(xc)
-            right = var(yi) if yi >= 0 else _const(yc)
-            test = f"{left} {symbol} {right}"
-            lines.append(f"    if {'not ' if taken else ''}({test}): raise _GuardFailed")
+        for guard in guards_at.get(k, ()):
+            lines += ["    " + line for line in _guard_lines(guard, var)]
         if k == n or not live[k] or tape.ops[k] == LEAF:
             continue
         lines.append(f"    {var(k)} = {_expression(tape, k, var)}"
@@ -242,9 +275,10 @@ def _structure(tree: Any, leaves: list) -> Any:
 class Jitted:
     """A function compiled from its tape; see :func:`jit`."""
 
-    def __init__(self, f: Callable[..., Any]) -> None:
+    def __init__(self, f: Callable[..., Any], static_argnums: tuple[int, ...] = ()) -> None:
         functools.update_wrapper(self, f)
         self.f = f
+        self.static_argnums = static_argnums
         self.variants: dict[Any, list[_Variant]] = {}
         self.traces = 0
 
@@ -252,28 +286,47 @@ class Jitted:
         if kwargs:
             return self.f(*args, **kwargs)  # only positional arguments are compiled
         leaves: list = []
-        key = _structure(args, leaves)
+        key = self._key(args, leaves)
         if active() or not set(map(type, leaves)) <= _NUMBER_TYPES:
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
         selected = self._select(args, key, leaves)
         return self.f(*args) if selected is None else selected[1]
 
+    def _key(self, args: tuple, leaves: list) -> Any:
+        """The cache key of a call: the static arguments' values and the others' structure."""
+        if not self.static_argnums:
+            return _structure(args, leaves)
+        statics = []
+        for n in self.static_argnums:
+            if n >= len(args):
+                raise TypeError(f"jit: static_argnums names argument {n}, but the call has "
+                                f"{len(args)} positional argument(s)")
+            try:
+                hash(args[n])
+            except TypeError:
+                raise TypeError(
+                    f"jit: static argument {n} is a {type(args[n]).__name__}, which is not "
+                    "hashable; static arguments are part of the cache key. Pass a hashable "
+                    "value (a tuple instead of a list), or do not mark it static.") from None
+            statics.append(args[n])
+        dynamic = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
+        return (tuple(statics), _structure(dynamic, leaves))
+
     def _select(self, args: tuple, key: Any, leaves: list) -> tuple[_Variant, Any] | None:
         """A variant whose guards hold for these arguments, and its result.
 
         Tries the cached variants, then traces a new one. ``None`` when ``f`` must
-        run eagerly instead: a domain error (the eager run raises it with the
-        operation's name), too many variants, or a tape that cannot be compiled.
+        run eagerly instead: too many variants, or a tape that cannot be compiled.
         """
         variants = self.variants.setdefault(key, [])
         for variant in variants:
             try:
                 return variant, variant.fn(leaves)
-            except _GuardFailed:
+            except _REPLAY_FAILURES:
+                # A guard failed, or an operation raised where the trace's did not:
+                # either way this variant does not describe this call.
                 continue
-            except (ValueError, ZeroDivisionError, OverflowError):
-                return None
         if len(variants) >= MAX_VARIANTS:
             return None
         try:
@@ -285,7 +338,8 @@ class Jitted:
 
     def _trace(self, args: tuple) -> _Variant:
         self.traces += 1
-        call = _Traced(args, tuple(range(len(args))), "jit", guards=True)
+        dynamic = tuple(i for i in range(len(args)) if i not in self.static_argnums)
+        call = _Traced(args, dynamic, "jit", guards=True)
         tape, out_leaves, out_def, roots = call.finish(call.run(self.f, {}), "jit")
         outputs: list[Any] = [root if root >= 0 else float(leaf)
                               for root, leaf in zip(roots, out_leaves)]
@@ -299,22 +353,27 @@ class Jitted:
     def source(self, *args: Any) -> str:
         """The generated Python source for calls shaped like ``args`` (traces if needed)."""
         leaves: list = []
-        selected = self._select(args, _structure(args, leaves), leaves)
+        selected = self._select(args, self._key(args, leaves), leaves)
         if selected is None:
-            raise ValueError("jit: these arguments are not run from compiled code (a domain "
-                             "error, a custom_vjp called directly, or too many variants)")
+            raise ValueError("jit: these arguments are not run from compiled code (a "
+                             "custom_vjp called directly, or too many variants)")
         return selected[0].source
 
 
 _NUMBER_TYPES = {float, int}
+_REPLAY_FAILURES = (_GuardFailed, ValueError, ZeroDivisionError, OverflowError)
 
 
-def jit(f: Callable[..., Any]) -> Jitted:
+def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Jitted:
     """Compile ``f`` from its tape into straight-line Python; re-trace when a guard fails.
 
     Works on any function of pytrees of numbers, including ``grad(f)`` and
     ``value_and_grad(f)``. Called inside another transform, with non-numeric
     leaves or with keyword arguments, it simply runs ``f``.
+
+    ``static_argnums`` (as in JAX) names positional arguments that are passed to
+    ``f`` as plain Python values and are part of the cache key: counts, sizes,
+    flags, anything used as ``range(n)`` or an index. Each new value traces anew.
 
     >>> import tapegrad as tg
     >>> fast = jit(tg.grad(lambda x: x * x if x > 0 else -x))
@@ -327,5 +386,8 @@ def jit(f: Callable[..., Any]) -> Jitted:
         v2 = v0 + v0
         return v2
     """
-    return Jitted(f)
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if not all(isinstance(n, int) and n >= 0 for n in nums):
+        raise ValueError(f"jit: static_argnums must be non-negative ints, got {static_argnums!r}")
+    return Jitted(f, nums)
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Union
 
 import attrs
 
-from .errors import NonFiniteError
+from .errors import CustomVJPError, EscapedTracerError, NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tape import Recorder, Tape, open_recorder, pop_recorder
@@ -598,25 +598,40 @@ class custom_vjp:
 
         inner_args = [tree_unflatten(td, [inner(x) for x in lv])
                       for td, lv in zip(treedefs, leaves)]
+        name = self.fun.__name__
         out, residuals = self.fwd(*inner_args)
+        _check_not_closed_over(rec, name, "fwd", (out, residuals))
+        if _innermost(tree_flatten(inner_args)[0]) is not None:
+            # The arguments are traced by an outer trace too: there, the value is
+            # this same function again, so that its rule (not fwd's own operations)
+            # is what the outer trace differentiates. fwd above gave the residuals.
+            out = self(*inner_args)
         out_leaves, out_def = tree_flatten(out)
         positions = [(k, x._index) for k, x in enumerate(flat)
                      if type(x) is Tracer and x._tape is rec]
         indices = tuple(i for _, i in positions)
         bwd = self.bwd
-        name = self.fun.__name__
         n_args = len(args)
 
         def rule_for(o: int) -> Callable[[Any], tuple]:
             def cotangents(g: Any) -> tuple:
                 seed = tree_unflatten(out_def, [g if p == o else 0.0
                                                 for p in range(len(out_leaves))])
-                cts = bwd(residuals, seed)
+                try:
+                    cts = bwd(residuals, seed)
+                except EscapedTracerError:
+                    raise CustomVJPError(
+                        f"custom_vjp bwd of {name!r} used a traced value of the finished trace "
+                        f"that differentiated {name!r}: bwd closes over a traced variable. "
+                        f"Pass that variable to {name!r} as an argument, or return it from "
+                        "fwd as a residual."
+                    ) from None
                 if not isinstance(cts, tuple) or len(cts) != n_args:
                     raise TypeError(
                         f"custom_vjp bwd of {name!r} must return a tuple with one cotangent "
                         f"per positional argument ({n_args}), got {cts!r}"
                     )
+                _check_not_closed_over(rec, name, "bwd", cts)
                 flat_ct = [c for ct, td in zip(cts, treedefs) for c in _ct_leaves(ct, td)]
                 return tuple(flat_ct[k] for k, _ in positions)
 
@@ -641,6 +656,23 @@ class custom_vjp:
                                 (indices, rule_for(o), name, value_for(o)))
                    for o, value in enumerate(out_leaves)]
         return tree_unflatten(out_def, results)
+
+
+def _check_not_closed_over(rec: Recorder, name: str, part: str, tree: Any) -> None:
+    """A custom rule's result must not hold traced values of the trace it is part of.
+
+    Such a value comes from a closure over a traced variable: the rule would return
+    a placeholder of a finished trace and drop that variable's derivative.
+    """
+    for leaf in tree_flatten(tree)[0]:
+        if type(leaf) is Tracer and leaf._tape.level >= rec.level:
+            raise CustomVJPError(
+                f"custom_vjp {part} of {name!r} returned a traced value of the trace that "
+                f"is differentiating {name!r}: {part} uses (closes over) a traced variable "
+                f"that is not one of {name!r}'s arguments, so its derivative would be lost. "
+                f"Pass that variable to {name!r} as an argument instead (and give bwd a "
+                "cotangent for it)."
+            )
 
 
 def _ct_leaves(ct: Any, treedef: TreeDef) -> list:

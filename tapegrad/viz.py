@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from .errors import TapegradError
 from .primitives import VALUE_AND_PARTIAL
+from .tape import HOOKS as _tape_hooks
 from .tape import OPS, Tape
 from .tracer import primal
 
@@ -408,6 +409,10 @@ def format_stats(tape: Tape) -> str:
     else:
         lines.append("reverse sweep: not run yet")
     return "\n".join(lines)
+
+
+_tape_hooks.update(forward=format_forward, reverse=format_reverse, draw=draw_tape,
+                   html=tape_html, stats=format_stats)
 
 
 class RuleMismatchError(TapegradError, AssertionError):

@@ -83,7 +83,8 @@ def test_branch_flip_retraces_and_gives_the_right_gradient():
     (lambda x: max(x, 0.5 * x * x), [1.0, 3.0, -1.0]),
 ])
 def test_kinks_are_guarded(fn, points):
-    """relu's kink, abs and max are recorded guards; every point gets the eager gradient."""
+    """relu's and abs's kinks are branch-free records and Python's max a guard: every point
+    gets the eager gradient."""
     fast = tg.jit(tg.grad(fn))
     for x in points:
         assert fast(x) == pytest.approx(tg.grad(fn)(x), abs=1e-12)
