@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -79,10 +80,12 @@ def _operand(tape: Tape, j: int, constant: Any, var: Callable[[int], str]) -> st
     return var(j) if j >= 0 else _const(constant)
 
 
-def _expression(tape: Tape, k: int, var: Callable[[int], str]) -> str:
-    """The float expression computing record k from earlier variables."""
+def _expression(tape: Tape, k: int, var: Callable[[int], str], env: dict) -> str:
+    """The expression computing record k from earlier variables."""
     info = OPS[tape.ops[k]]
     a, b = tape.a0[k], tape.a1[k]
+    if info.kind == "array":  # NumPy code, written by the array primitive itself
+        return info.source(tape.nary[-2 - a], var, env)
     if info.code == SUM:
         indices, constant = tape.nary[-2 - a]
         terms = [var(j) for j in indices]
@@ -131,6 +134,8 @@ def _guard_lines(guard: Guard, var: Callable[[int], str]) -> list[str]:
     if guard.kind == "compare":
         test = f"{operands[0]} {guard.op} {operands[1]}"
         return [f"if {'not ' if guard.outcome else ''}({test}): raise _GuardFailed"]
+    if guard.kind == "truth":  # bool() of a one-element traced array
+        return [f"if {'not ' if guard.outcome else ''}bool({operands[0]}): raise _GuardFailed"]
     if guard.kind in ("isfinite", "isnan"):
         return [f"if {'not ' if guard.outcome else ''}_m.{guard.kind}({operands[0]}): "
                 "raise _GuardFailed"]
@@ -139,6 +144,17 @@ def _guard_lines(guard: Guard, var: Callable[[int], str]) -> list[str]:
     expr = prim.on_floats.format(x=operands[0], y=operands[-1])
     return ["try:", f"    {expr}", f"except {guard.outcome.__name__}:", "    pass",
             "else:", "    raise _GuardFailed"]
+
+
+def _output_constant(value: Any, env: dict) -> str:
+    """An output that does not depend on the inputs, as source text."""
+    if type(value) is bool:
+        return repr(value)  # a bool from a comparison: the guards keep it right
+    if type(value) is float or type(value) is int:
+        return _const(value)
+    name = f"_O{len(env)}"
+    env[name] = value
+    return name
 
 
 def _product(left: str, right: str) -> str:
@@ -156,6 +172,8 @@ def _inputs_of(tape: Tape, k: int) -> list[int]:
         entry = tape.nary[-2 - a]
         if info.kind == "nodiff":
             return [j for j in entry[0] if j >= 0]
+        if info.kind == "array":
+            return info.operand_indices(entry)
         return [j for j, _ in info.nary_partials(entry)]
     return [j for j in (a, b) if j >= 0]
 
@@ -195,20 +213,23 @@ def _build_attrs(template: Any, children: tuple) -> Any:
 
 
 def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
-                    name: str = "compiled", result: str | None = None) -> str:
+                    name: str = "compiled", result: str | None = None,
+                    env: dict | None = None) -> str:
     """Straight-line Python source for a tape: inputs in, outputs out.
 
     ``inputs`` are the record indices of the leaves in argument order;
-    ``outputs`` are record indices (int) or constants (float) per output leaf.
-    Records that no output or guard depends on are left out.
+    ``outputs`` are record indices (int) or constants (anything else) per output
+    leaf. Records that no output or guard depends on are left out. Objects the
+    code needs (arrays, NumPy) are put in ``env`` and referred to by name.
     """
+    env = {} if env is None else env
     n = len(tape)
     guards_at: dict[int, list] = {}
     for guard in tape.guards:
         guards_at.setdefault(guard.position, []).append(guard)
     # Live records: what the outputs and the guards need.
     live = bytearray(n)
-    stack = [j for j in outputs if isinstance(j, int) and j >= 0]
+    stack = [j for j in outputs if type(j) is int and j >= 0]
     for guard in tape.guards:
         stack += [j for j in guard.inputs if j >= 0]
     while stack:
@@ -228,9 +249,9 @@ def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
             lines += ["    " + line for line in _guard_lines(guard, var)]
         if k == n or not live[k] or tape.ops[k] == LEAF:
             continue
-        lines.append(f"    {var(k)} = {_expression(tape, k, var)}"
+        lines.append(f"    {var(k)} = {_expression(tape, k, var, env)}"
                      f"{_comment(tape.names.get(k))}")
-    outs = [var(j) if isinstance(j, int) and j >= 0 else _const(j) for j in outputs]
+    outs = [var(j) if type(j) is int and j >= 0 else _output_constant(j, env) for j in outputs]
     if result is None:
         result = "(" + "".join(o + ", " for o in outs) + ")"
     lines.append("    return " + result)
@@ -267,6 +288,9 @@ def _structure(tree: Any, leaves: list) -> Any:
         return (1, *[_structure(c, leaves) for c in tree])
     if t is dict:
         return (2, tuple(tree), *[_structure(c, leaves) for c in tree.values()])
+    if hasattr(tree, "shape") and hasattr(tree, "dtype"):  # an array: its shape and dtype
+        leaves.append(tree)
+        return (5, tree.shape, tree.dtype.str)
     sub, treedef = tree_flatten(tree)
     leaves.extend(sub)
     return (3, treedef) if treedef.num_leaves != 1 or treedef.kind != _LEAF else (4, t)
@@ -287,7 +311,7 @@ class Jitted:
             return self.f(*args, **kwargs)  # only positional arguments are compiled
         leaves: list = []
         key = self._key(args, leaves)
-        if active() or not set(map(type, leaves)) <= _NUMBER_TYPES:
+        if active() or not set(map(type, leaves)) <= _NUMBER_TYPES and not _all_numeric(leaves):
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
         selected = self._select(args, key, leaves)
@@ -339,15 +363,16 @@ class Jitted:
     def _trace(self, args: tuple) -> _Variant:
         self.traces += 1
         dynamic = tuple(i for i in range(len(args)) if i not in self.static_argnums)
-        call = _Traced(args, dynamic, "jit", guards=True)
-        tape, out_leaves, out_def, roots = call.finish(call.run(self.f, {}), "jit")
-        outputs: list[Any] = [root if root >= 0 else float(leaf)
-                              for root, leaf in zip(roots, out_leaves)]
+        call = _Traced(args, dynamic, "jit", guards=True, differentiable=False)
+        tape, out_leaves, out_def, roots = call.finish(call.run(self.f, {}), "jit",
+                                                       allow_bool=True)
+        outputs: list[Any] = [root if root >= 0 else (
+            float(leaf) if type(leaf) is int else leaf) for root, leaf in zip(roots, out_leaves)]
         inputs = [i for idx in call.leaf_indices for i in idx]
         env = dict(_ENV)
-        names = [f"v{j}" if isinstance(j, int) else _const(j) for j in outputs]
+        names = [f"v{j}" if type(j) is int else _output_constant(j, env) for j in outputs]
         result = _output_expression(out_def, names, env)
-        source = generate_source(tape, inputs, outputs, result=result)
+        source = generate_source(tape, inputs, outputs, result=result, env=env)
         return _Variant(source, env)
 
     def source(self, *args: Any) -> str:
@@ -361,6 +386,22 @@ class Jitted:
 
 
 _NUMBER_TYPES = {float, int}
+
+
+def _all_numeric(leaves: list) -> bool:
+    """Numbers, NumPy scalars and numeric arrays: what compiled code takes as inputs."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return False
+    for leaf in leaves:
+        t = type(leaf)
+        if t is float or t is int:
+            continue
+        if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind not in "fiub":
+            return False
+    return True
+
+
 _REPLAY_FAILURES = (_GuardFailed, ValueError, ZeroDivisionError, OverflowError)
 
 

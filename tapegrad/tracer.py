@@ -111,6 +111,9 @@ class Tracer:
         return self
 
 
+# The traced types: Tracer, and ArrayTracer once tapegrad's array layer is imported.
+TRACER_TYPES: set[type] = {Tracer}
+
 _CONVERSION_MESSAGE = (
     "{what} on a tapegrad traced value would silently drop its derivative. Inside a "
     "differentiated function use tapegrad's functions instead of math's (tg.exp, tg.log, "
@@ -150,12 +153,12 @@ def primal(x: Any) -> Any:
 
     For printing and diagnostics only: the result carries no derivative.
     """
-    while type(x) is Tracer:
+    while type(x) in TRACER_TYPES:
         x = x._value
     return x
 
 
-def check_live(t: Tracer) -> Recorder:
+def check_live(t: Any) -> Recorder:
     """The tracer's recorder, or a clear error if the trace is over or not ours."""
     rec = t._tape
     if rec.closed:

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
+import sys
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
 import attrs
 
-from .errors import CustomVJPError, EscapedTracerError, NonFiniteError
+from .errors import ESCAPED_MESSAGE, CustomVJPError, EscapedTracerError, NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tape import Recorder, Tape, open_recorder, pop_recorder
-from .tracer import Tracer, check_live, primal
+from .tracer import TRACER_TYPES, Tracer, check_live, primal
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian",
@@ -38,20 +40,50 @@ ArgNums = Union[int, Sequence[int]]
 # ---------------------------------------------------------------------------
 
 
-def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str) -> Any:
-    """Leaf k of ``tree`` as a float (or outer tracer), or a TypeError naming its place."""
-    if type(leaf) is float or type(leaf) is Tracer:
+def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str,
+                differentiable: bool = True) -> Any:
+    """Leaf k of ``tree`` as a value to trace, or an error naming its place.
+
+    Floats, ints (as floats), NumPy scalars (as floats), float arrays and traced
+    values of outer traces are leaves; integer and boolean arrays too where nothing
+    is differentiated (``jit``, ``trace``).
+    """
+    if type(leaf) is float:
+        return leaf
+    if type(leaf) is Tracer or _is_array_tracer(leaf):
+        if leaf._tape.closed:
+            raise EscapedTracerError(ESCAPED_MESSAGE)
         return leaf
     if type(leaf) is int:
         return float(leaf)
-    if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
-        path = tree_paths(tree, prefix=prefix)[k][0]
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(leaf, np.ndarray):
+        kind = leaf.dtype.kind
+        if kind == "f" or (not differentiable and kind in "iub"):
+            return leaf
+        what = "an integer or boolean array" if kind in "iub" else f"a {leaf.dtype} array"
         raise TypeError(
-            f"{transform}: the differentiated argument {path} is {type(leaf).__name__} "
-            f"{leaf!r}, but only numbers (int or float) can be leaves. Pass numbers there, or "
-            "move the value to an argument that is not in argnums (or close over it)."
+            f"{transform}: the differentiated argument {_leaf_path(tree, prefix, k)} is "
+            f"{what}, which has no derivative. Pass integer data (labels, indices) in an "
+            "argument that is not in argnums, or convert it with .astype(float)."
         )
-    return float(leaf)
+    if isinstance(leaf, numbers.Real) and not isinstance(leaf, bool) and not (
+            np is not None and isinstance(leaf, np.bool_)):
+        return float(leaf)  # a NumPy scalar: traced as a float, its gradient cast back
+    raise TypeError(
+        f"{transform}: the differentiated argument {_leaf_path(tree, prefix, k)} is "
+        f"{type(leaf).__name__} {leaf!r}, but only numbers (int, float, NumPy scalars) and "
+        "float arrays can be leaves. Pass numbers there, or move the value to an argument "
+        "that is not in argnums (or close over it)."
+    )
+
+
+def _leaf_path(tree: Any, prefix: str, k: int) -> str:
+    return tree_paths(tree, prefix=prefix)[k][0]
+
+
+def _is_array_tracer(x: Any) -> bool:
+    return type(x) in TRACER_TYPES and type(x) is not Tracer
 
 
 _FLOAT_ONLY = {float}
@@ -68,39 +100,69 @@ def _argnums_tuple(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, .
     return tuple(n % nargs for n in nums)
 
 
+def _array_support() -> Any:
+    """The array layer, imported on first use (only when NumPy values meet a transform)."""
+    from . import arrays
+
+    return arrays
+
+
 class _Traced:
-    """One traced call in progress: the recorder and the wrapped arguments."""
+    """One traced call in progress: the recorder and the wrapped arguments.
+
+    ``argnums`` may repeat an argument (``(0, 0)``, as JAX allows): it is wrapped
+    once and its gradient is given at every position that asks for it.
+    """
 
     def __init__(self, args: tuple, argnums: tuple[int, ...], transform: str,
-                 names: Sequence[str] | None = None, guards: bool = False) -> None:
+                 names: Sequence[str] | None = None, guards: bool = False,
+                 differentiable: bool = True) -> None:
         self.rec: Recorder = open_recorder(guards=guards)
         self.argnums = argnums
         self.treedefs: list[TreeDef] = []
         self.leaf_indices: list[list[int]] = []
+        # Per differentiated argument: None when every leaf is a Python float (the fast
+        # case), else the original leaves, so that gradients take each leaf's type back.
+        self.originals: list[list | None] = []
         new_args = list(args)
         label_iter = iter(names) if names is not None else None
         new = object.__new__
+        seen: dict[int, int] = {}
         try:
             for n in argnums:
+                if n in seen:  # the same argument asked for twice: the same leaves
+                    first = seen[n]
+                    self.treedefs.append(self.treedefs[first])
+                    self.leaf_indices.append(self.leaf_indices[first])
+                    self.originals.append(self.originals[first])
+                    continue
+                seen[n] = len(self.treedefs)
                 leaves, treedef = tree_flatten(args[n])
+                originals = None
                 if set(map(type, leaves)) <= _FLOAT_ONLY:
                     values = leaves
                 else:
-                    values = [_check_leaf(args[n], f"args[{n}]", k, leaf, transform)
-                              for k, leaf in enumerate(leaves)]
+                    values = [_check_leaf(args[n], f"args[{n}]", k, leaf, transform,
+                                          differentiable) for k, leaf in enumerate(leaves)]
+                    originals = leaves
                 labels = None
                 if label_iter is not None:
                     labels = [next(label_iter, None) for _ in values]
                 indices = self.rec.leaves(values, labels)
                 wrapped = []
                 for i, value in zip(indices, values):
-                    t = new(Tracer)
-                    t._tape = self.rec
-                    t._index = i
-                    t._value = value
+                    if type(value) is float or type(value) is Tracer:
+                        t = new(Tracer)
+                        t._tape = self.rec
+                        t._index = i
+                        t._value = value
+                    else:  # an array, or a traced array of an outer trace
+                        self.rec.arrays = True
+                        t = _array_support()._new_array(self.rec, i, value)
                     wrapped.append(t)
                 self.treedefs.append(treedef)
                 self.leaf_indices.append(list(indices))
+                self.originals.append(originals)
                 new_args[n] = tree_unflatten(treedef, wrapped)
         except BaseException:
             self.abort()
@@ -121,8 +183,8 @@ class _Traced:
         self.rec.close()
 
     def output_index(self, out: Any) -> int:
-        """The record index of a scalar output of this trace, or -1 if it is a constant."""
-        if type(out) is Tracer:
+        """The record index of an output of this trace, or -1 if it is a constant."""
+        if type(out) is Tracer or _is_array_tracer(out):
             if out._tape is self.rec:
                 return out._index
             check_live(out)  # an outer trace's value is a constant; anything else is an error
@@ -130,25 +192,26 @@ class _Traced:
 
     def unwrap(self, out: Any) -> Any:
         """The value of an output as seen outside this trace."""
-        if type(out) is Tracer and out._tape is self.rec:
+        if (type(out) is Tracer or _is_array_tracer(out)) and out._tape is self.rec:
             return out._value
         return out
 
-    def finish(self, out: Any, transform: str) -> tuple[Tape, list, TreeDef, list[int]]:
+    def finish(self, out: Any, transform: str, allow_bool: bool = False
+               ) -> tuple[Tape, list, TreeDef, list[int]]:
         """Close the trace on output pytree ``out``.
 
         Returns the frozen tape, the output leaves, their structure, and each
-        leaf's record index (-1 for a constant). Every leaf must be a scalar.
+        leaf's record index (-1 for a constant). Every leaf must be a number or an
+        array (or, with ``allow_bool``, a bool: ``jit`` passes those through).
         """
         try:
             out_leaves, out_def = tree_flatten(out)
             for k, leaf in enumerate(out_leaves):
-                if type(leaf) is not Tracer and (
-                        isinstance(leaf, bool) or not isinstance(leaf, (int, float))):
+                if not _is_output_leaf(leaf, allow_bool):
                     raise TypeError(
                         f"{transform}: output leaf {k} of the function is "
-                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers or "
-                        "pytrees (tuples, lists, dicts, ...) of numbers"
+                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
+                        "or pytrees (tuples, lists, dicts, ...) of them"
                     )
             roots = [self.output_index(x) for x in out_leaves]
             tape = self.rec.freeze()
@@ -158,26 +221,78 @@ class _Traced:
         return tape, out_leaves, out_def, roots
 
     def gradients(self, adj: list) -> tuple:
-        """Per differentiated argument, the adjoints of its leaves in its own structure."""
-        return tuple(
-            tree_unflatten(td, [adj[i] for i in idx])
-            for td, idx in zip(self.treedefs, self.leaf_indices)
-        )
+        """Per differentiated argument, the adjoints of its leaves in its own structure,
+        each of its leaf's type: float for a float, an array of the leaf's shape and
+        dtype for an array, the NumPy scalar type for a NumPy scalar."""
+        out = []
+        for td, idx, originals in zip(self.treedefs, self.leaf_indices, self.originals):
+            if originals is None:
+                values = [adj[i] for i in idx]
+                if any(type(v) is not float and type(v) is not Tracer for v in values):
+                    values = [_as_leaf_type(v, 0.0) for v in values]
+            else:
+                values = [_as_leaf_type(adj[i], leaf) for i, leaf in zip(idx, originals)]
+            out.append(tree_unflatten(td, values))
+        return tuple(out)
+
+
+def _is_output_leaf(leaf: Any, allow_bool: bool) -> bool:
+    if type(leaf) is Tracer or _is_array_tracer(leaf):
+        return True
+    if isinstance(leaf, bool):
+        return allow_bool
+    if isinstance(leaf, numbers.Number) and not isinstance(leaf, complex):
+        return True
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(leaf, (np.ndarray, np.generic)) and (
+        leaf.dtype.kind in "fiu" or allow_bool and leaf.dtype.kind == "b")
+
+
+def _as_leaf_type(g: Any, leaf: Any) -> Any:
+    """An adjoint in the type of its leaf (a traced adjoint of an outer trace stays as it is)."""
+    if type(g) is Tracer or _is_array_tracer(g):
+        return g
+    if type(leaf) is float or type(leaf) is int:
+        return float(g)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(leaf, np.ndarray):
+        if type(g) is float and g == 0.0:
+            return np.zeros_like(leaf)
+        g = np.asarray(g)
+        if g.shape != leaf.shape:
+            g = np.broadcast_to(g, leaf.shape).copy()
+        return g.astype(leaf.dtype, copy=False)
+    if np is not None and isinstance(leaf, np.floating):
+        return type(leaf)(g)
+    return float(g)
 
 
 def _scalar_output(out: Any, transform: str) -> Any:
     if type(out) is Tracer or type(out) is float or type(out) is int:
         return out
+    shape = getattr(out, "shape", None)
+    if shape == () and (_is_array_tracer(out) or getattr(out, "dtype", None) is not None):
+        return out  # a 0-d array or NumPy scalar
     if isinstance(out, bool) or not isinstance(out, (int, float)):
         described = type(out).__name__
-        if isinstance(out, (list, tuple, dict)):
+        if shape is not None:
+            described = f"an array of shape {tuple(shape)}"
+        elif isinstance(out, (list, tuple, dict)):
             described += f" with {len(out)} item(s)"
         raise TypeError(
             f"{transform} needs a function that returns a single scalar, but it returned "
-            f"{described}. For a function with several outputs use tg.vjp (one cotangent "
-            "per output) or tg.jacobian / tg.jacrev / tg.jacfwd (all partial derivatives)."
+            f"{described}. Reduce it to one number (tnp.sum, tnp.mean), or for several "
+            "outputs use tg.vjp (one cotangent per output) or tg.jacobian / tg.jacrev / "
+            "tg.jacfwd (all partial derivatives)."
         )
     return float(out)
+
+
+def _seed(root_value: Any) -> Any:
+    """The cotangent 1 of a scalar output: a float, or a 0-d array of the output's dtype."""
+    if type(root_value) is float or type(root_value) is Tracer:
+        return 1.0
+    return _array_support().np.ones((), dtype=root_value.dtype)
 
 
 def _check_finite(tape: Tape, adj: list, transform: str) -> None:
@@ -245,7 +360,7 @@ def _value_and_grad(f: Callable[..., Any], argnums: ArgNums, has_aux: bool, debu
             out = _scalar_output(out, name)
             root = call.output_index(out)
             tape = call.rec.freeze()
-            adj = tape.backward({root: 1.0}) if root >= 0 else [0.0] * len(tape)
+            adj = tape.backward({root: _seed(out)}) if root >= 0 else [0.0] * len(tape)
             if debug_nans:
                 _check_finite(tape, adj, name)
         except BaseException:
@@ -323,18 +438,20 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                             f"{type(result).__name__}")
         out, aux = result
     tape, out_leaves, out_def, roots = call.finish(out, name)
-    values = tree_unflatten(out_def, [_as_float(call.unwrap(x)) for x in out_leaves])
+    out_values = [_as_float(call.unwrap(x)) for x in out_leaves]
+    values = tree_unflatten(out_def, out_values)
 
     def vjp_fn(cotangent: Any) -> tuple:
         ct_leaves, ct_def = tree_flatten(cotangent)
         if ct_def != out_def:
             raise ValueError(
                 f"vjp_fn: the cotangent has structure {ct_def!r}, but the output of f has "
-                f"structure {out_def!r}; pass one number per output"
+                f"structure {out_def!r}; pass one number (or array) per output"
             )
         seeds: dict[int, Any] = {}
-        for k, (root, g) in enumerate(zip(roots, ct_leaves)):
+        for k, (root, g, v) in enumerate(zip(roots, ct_leaves, out_values)):
             g = _check_leaf(cotangent, "cotangent", k, g, "vjp_fn")
+            _check_same_shape("vjp_fn: cotangent", k, g, v)
             if root >= 0:
                 seeds[root] = seeds[root] + g if root in seeds else g
         adj = tape.backward(seeds) if seeds else [0.0] * len(tape)
@@ -347,6 +464,16 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
 
 def _as_float(v: Any) -> Any:
     return float(v) if type(v) is int else v
+
+
+def _shape(v: Any) -> tuple:
+    return tuple(getattr(v, "shape", ()))
+
+
+def _check_same_shape(what: str, k: int, given: Any, expected: Any) -> None:
+    if _shape(given) != _shape(expected) and _shape(given) != ():
+        raise ValueError(f"{what} {k} has shape {_shape(given)}, but the value it goes with "
+                         f"has shape {_shape(expected)}")
 
 
 # ---------------------------------------------------------------------------
@@ -378,17 +505,53 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
                 f"jvp: tangent {n} has structure {t_def!r} but primal {n} has "
                 f"{call.treedefs[n]!r}"
             )
-        for k, (i, tl) in enumerate(zip(call.leaf_indices[n], t_leaves)):
+        p_leaves = tree_flatten(primals[n])[0]
+        for k, (i, tl, pl) in enumerate(zip(call.leaf_indices[n], t_leaves, p_leaves)):
             seeds[i] = _check_leaf(t, f"tangents[{n}]", k, tl, "jvp")
+            _check_same_shape(f"jvp: tangents[{n}] leaf", k, seeds[i], pl)
     tan = tape.forward(seeds)
     values = [_as_float(call.unwrap(x)) for x in out_leaves]
-    tangents_out = [tan[root] if root >= 0 else 0.0 for root in roots]
+    tangents_out = [_as_leaf_type(tan[root] if root >= 0 else 0.0, v)
+                    for root, v in zip(roots, values)]
     return tree_unflatten(out_def, values), tree_unflatten(out_def, tangents_out)
 
 
 # ---------------------------------------------------------------------------
 # Jacobians and Hessians.
 # ---------------------------------------------------------------------------
+
+
+def _unit_vectors(value: Any) -> list:
+    """The basis to seed one sweep per element: ``[1.0]`` for a scalar, one-hot arrays
+    of the value's shape and dtype for an array."""
+    shape = _shape(value)
+    if type(value) is float or type(value) is Tracer or not hasattr(value, "dtype"):
+        return [1.0]
+    np = _array_support().np
+    dtype = value.dtype if value.dtype.kind == "f" else np.float64
+    basis = []
+    for e in range(int(np.prod(shape))):
+        unit = np.zeros(shape, dtype=dtype)
+        unit.flat[e] = 1.0
+        basis.append(unit)
+    return basis
+
+
+def _assemble(parts: list, out_value: Any, in_value: Any, inputs_last: bool) -> Any:
+    """d out / d in as one value of shape ``out.shape + in.shape`` (a float for scalars).
+
+    ``parts`` holds one piece per element of the swept side: per output element
+    (reverse mode, each of the input's shape) or per input element (forward mode,
+    each of the output's shape).
+    """
+    out_shape, in_shape = _shape(out_value), _shape(in_value)
+    if not out_shape and not in_shape and not hasattr(parts[0], "shape"):
+        return parts[0]
+    # Forward mode stacks the output-shaped pieces along a last axis, reverse mode the
+    # input-shaped pieces along a first one; either way a reshape gives out + in shape.
+    arrays = _array_support()
+    stacked = arrays.stack(parts, axis=-1 if inputs_last else 0)
+    return arrays.reshape(stacked, out_shape + in_shape)
 
 
 def _jacobian(f: Callable, argnums: ArgNums, mode: str) -> Callable:
@@ -398,26 +561,36 @@ def _jacobian(f: Callable, argnums: ArgNums, mode: str) -> Callable:
     def jac_f(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args), name)
         call = _Traced(args, nums, name)
-        tape, _, out_def, roots = call.finish(call.run(f, kwargs), name)
-        n_in = [len(idx) for idx in call.leaf_indices]
+        tape, out_leaves, out_def, roots = call.finish(call.run(f, kwargs), name)
+        out_values = [_as_float(call.unwrap(x)) for x in out_leaves]
+        in_values = [tree_flatten(args[n])[0] for n in nums]
         # rows[o][a][l] = d out_o / d leaf l of argument a
-        if mode == "rev":
-            rows = []
-            for root in roots:
-                adj = tape.backward({root: 1.0}) if root >= 0 else None
-                rows.append([[adj[i] if adj else 0.0 for i in idx] for idx in call.leaf_indices])
-        else:
-            rows = [[[0.0] * m for m in n_in] for _ in roots]
-            for a, idx in enumerate(call.leaf_indices):
-                for col, i in enumerate(idx):
-                    tan = tape.forward({i: 1.0})
-                    for o, root in enumerate(roots):
-                        rows[o][a][col] = tan[root] if root >= 0 else 0.0
-        per_output = []
+        rows: list = [[[None] * len(leaves) for leaves in in_values] for _ in roots]
+        if mode == "rev":  # one reverse sweep per output element
+            for o, (root, v) in enumerate(zip(roots, out_values)):
+                sweeps = [call.gradients(tape.backward({root: unit}) if root >= 0
+                                         else [0.0] * len(tape))
+                          for unit in _unit_vectors(v)]
+                for a, leaves in enumerate(in_values):
+                    for col, leaf in enumerate(leaves):
+                        parts = [tree_flatten(grads[a])[0][col] for grads in sweeps]
+                        rows[o][a][col] = _assemble(parts, v, leaf, inputs_last=False)
+        else:  # one forward sweep per input element
+            for a, (idx, leaves) in enumerate(zip(call.leaf_indices, in_values)):
+                for col, (i, leaf) in enumerate(zip(idx, leaves)):
+                    per_output: list = [[] for _ in roots]
+                    for unit in _unit_vectors(leaf):
+                        tan = tape.forward({i: unit})
+                        for o, (root, v) in enumerate(zip(roots, out_values)):
+                            per_output[o].append(
+                                _as_leaf_type(tan[root] if root >= 0 else 0.0, v))
+                    for o, v in enumerate(out_values):
+                        rows[o][a][col] = _assemble(per_output[o], v, leaf, inputs_last=True)
+        jacobians = []
         for row in rows:
-            parts = tuple(tree_unflatten(td, r) for td, r in zip(call.treedefs, row))
-            per_output.append(parts[0] if isinstance(argnums, int) else parts)
-        return tree_unflatten(out_def, per_output)
+            parts: Any = tuple(tree_unflatten(td, r) for td, r in zip(call.treedefs, row))
+            jacobians.append(parts[0] if isinstance(argnums, int) else parts)
+        return tree_unflatten(out_def, jacobians)
 
     return jac_f
 

@@ -39,13 +39,67 @@ __all__ = [
 
 
 def plain(v: Any) -> float:
-    """The float inside a value, looking through tracers of outer traces."""
-    return float(primal(v))
+    """The float inside a value, looking through tracers of outer traces.
+
+    An array counts by its norm (enough to tell zero from nonzero adjoints).
+    """
+    v = primal(v)
+    if hasattr(v, "shape") and v.shape != ():
+        return float(sum(abs(float(e)) for e in v.flat))
+    return float(v)
+
+
+_DTYPE_NAMES = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
+                "int32": "i32", "bool": "bool", "uint8": "u8"}
+
+
+def array_type(v: Any) -> str:
+    """An array's dtype and shape in brief, as JAX prints them: ``f64[100,16]``.
+
+    >>> import numpy as np
+    >>> array_type(np.zeros((100, 16)))
+    'f64[100,16]'
+    """
+    name = str(getattr(v.dtype, "name", v.dtype))
+    return f"{_DTYPE_NAMES.get(name, name)}[{','.join(str(n) for n in v.shape)}]"
 
 
 def fmt(v: Any) -> str:
-    """A number written compactly (6 significant digits)."""
-    return f"{plain(v):.6g}"
+    """A number written compactly (6 significant digits); an array by its type and shape.
+
+    >>> fmt(2.0 / 3.0)
+    '0.666667'
+    """
+    v = primal(v)
+    if hasattr(v, "shape") and hasattr(v, "dtype"):
+        if v.shape == ():
+            return f"{float(v):.6g} {array_type(v)}"
+        return array_type(v)
+    return f"{float(v):.6g}"
+
+
+def _param_text(value: Any) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return array_type(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_param_text(v) for v in value) + ("," if len(value) == 1
+                                                                  else "") + ")"
+    if isinstance(value, slice):
+        parts = [("" if p is None else str(p)) for p in (value.start, value.stop, value.step)]
+        return ":".join(parts[:2] if value.step is None else parts)
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
+
+
+def _array_expression(tape: Tape, k: int) -> str:
+    """An array record as text: ``matmul(%0, %2)``, ``sum(%5, axis=1)``."""
+    info = OPS[tape.ops[k]]
+    _prim, inputs, operands, params, _out = tape.nary[-2 - tape.a0[k]]
+    args = [tape.name(j) if j >= 0 else fmt(v) for j, v in zip(inputs, operands)]
+    args += [f"{key}={_param_text(value)}" for key, value in params.items()
+             if not (value is None or value is False)]
+    return f"{info.name}({', '.join(args)})"
 
 
 def _operands(tape: Tape, k: int) -> tuple[list[str], list[str]]:
@@ -66,6 +120,8 @@ def expression(tape: Tape, k: int) -> str:
     if op == 0:
         return "input"
     info = OPS[op]
+    if info.kind == "array":
+        return _array_expression(tape, k)
     if info.kind == "dot":
         xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - tape.a0[k]]
         side = lambda idx, vals: "[" + ", ".join(
@@ -135,12 +191,13 @@ def _contributions(tape: Tape, k: int, g: Any) -> list[tuple[int, str]]:
     info = OPS[tape.ops[k]]
     rec = tape[k]
     inputs = [j for j in rec.inputs if j is not None]
-    if info.kind == "custom":
-        try:  # the custom rule sees the real adjoint, as in the sweep
+    if info.kind in ("custom", "array"):
+        rule = "bwd" if info.kind == "custom" else f"vjp of {info.name}"
+        try:  # the rule sees the real adjoint, as in the sweep
             cts = list(info.nary_adjoints(tape.nary[-2 - tape.a0[k]], g))
-            return [(j, f"bwd({fmt(g)}) = {fmt(c)}") for j, c in cts]
+            return [(j, f"{rule}({fmt(g)}) = {fmt(c)}") for j, c in cts]
         except Exception as e:  # noqa: BLE001 - shown, not hidden
-            return [(j, f"bwd({fmt(g)}) failed: {e}") for j in inputs]
+            return [(j, f"{rule}({fmt(g)}) failed: {e}") for j in inputs]
     return [(j, f"{fmt(g)} * {fmt(d)} = {plain(g) * plain(d):.6g}")
             for j, d in zip(inputs, rec.partials)]
 
