@@ -573,8 +573,8 @@ def _jacobian(f: Callable, argnums: ArgNums, mode: str) -> Callable:
                           for unit in _unit_vectors(v)]
                 for a, leaves in enumerate(in_values):
                     for col, leaf in enumerate(leaves):
-                        parts = [tree_flatten(grads[a])[0][col] for grads in sweeps]
-                        rows[o][a][col] = _assemble(parts, v, leaf, inputs_last=False)
+                        pieces = [tree_flatten(grads[a])[0][col] for grads in sweeps]
+                        rows[o][a][col] = _assemble(pieces, v, leaf, inputs_last=False)
         else:  # one forward sweep per input element
             for a, (idx, leaves) in enumerate(zip(call.leaf_indices, in_values)):
                 for col, (i, leaf) in enumerate(zip(idx, leaves)):
@@ -586,9 +586,9 @@ def _jacobian(f: Callable, argnums: ArgNums, mode: str) -> Callable:
                                 _as_leaf_type(tan[root] if root >= 0 else 0.0, v))
                     for o, v in enumerate(out_values):
                         rows[o][a][col] = _assemble(per_output[o], v, leaf, inputs_last=True)
-        jacobians = []
+        jacobians: list[Any] = []
         for row in rows:
-            parts: Any = tuple(tree_unflatten(td, r) for td, r in zip(call.treedefs, row))
+            parts = tuple(tree_unflatten(td, r) for td, r in zip(call.treedefs, row))
             jacobians.append(parts[0] if isinstance(argnums, int) else parts)
         return tree_unflatten(out_def, jacobians)
 
