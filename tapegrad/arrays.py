@@ -101,40 +101,40 @@ class ArrayTracer:
 
     # -- arithmetic -----------------------------------------------------------
     def __add__(self, other: Any) -> Any:
-        return _binary(add, self, other)
+        return _bind2(_ADD, self, other)
 
     def __radd__(self, other: Any) -> Any:
-        return _binary(add, other, self)
+        return _bind2(_ADD, other, self)
 
     def __sub__(self, other: Any) -> Any:
-        return _binary(subtract, self, other)
+        return _bind2(_SUB, self, other)
 
     def __rsub__(self, other: Any) -> Any:
-        return _binary(subtract, other, self)
+        return _bind2(_SUB, other, self)
 
     def __mul__(self, other: Any) -> Any:
-        return _binary(multiply, self, other)
+        return _bind2(_MUL, self, other)
 
     def __rmul__(self, other: Any) -> Any:
-        return _binary(multiply, other, self)
+        return _bind2(_MUL, other, self)
 
     def __truediv__(self, other: Any) -> Any:
-        return _binary(divide, self, other)
+        return _bind2(_DIV, self, other)
 
     def __rtruediv__(self, other: Any) -> Any:
-        return _binary(divide, other, self)
+        return _bind2(_DIV, other, self)
 
     def __pow__(self, other: Any) -> Any:
-        return _binary(power, self, other)
+        return _bind2(_POW, self, other)
 
     def __rpow__(self, other: Any) -> Any:
-        return _binary(power, other, self)
+        return _bind2(_POW, other, self)
 
     def __matmul__(self, other: Any) -> Any:
-        return _binary(matmul, self, other)
+        return _bind2(_MATMUL, self, other)
 
     def __rmatmul__(self, other: Any) -> Any:
-        return _binary(matmul, other, self)
+        return _bind2(_MATMUL, other, self)
 
     def __neg__(self) -> Any:
         return negative(self)
@@ -262,6 +262,7 @@ class ArrayTracer:
 
 
 TRACER_TYPES.add(ArrayTracer)
+_TRACED = {ArrayTracer, Tracer}
 
 _ARRAY_CONVERSION = (
     "{what} on a traced array would silently drop its derivative. Use the functions of "
@@ -311,6 +312,8 @@ class ArrayPrimitive:
             for an operand without tangent), or :data:`ELEMENTWISE` / :data:`LINEAR`.
         source: how ``jit`` writes it: a template over operand names ``{0}``, ``{1}``
             and params ``{axis}`` ..., or ``""`` to call ``impl`` itself.
+        method_source: a faster template using ndarray methods (``{0}.T``), used
+            when the traced operands were NumPy arrays (a variant's types never change).
     """
 
     name: str
@@ -319,6 +322,7 @@ class ArrayPrimitive:
     jvp: Any = None
     source: str = ""
     code: int = 0
+    method_source: str = ""
 
     @property
     def differentiable(self) -> bool:
@@ -358,7 +362,13 @@ class ArrayOpInfo:
         prim, inputs, operands, params, out = entry
         if prim.vjp is None:
             return ()
-        needs = tuple(j >= 0 for j in inputs)
+        n = len(inputs)
+        if n == 1:
+            needs = _NEEDS_ONE
+        elif n == 2:
+            needs = _NEEDS_TWO[(inputs[0] >= 0) + 2 * (inputs[1] >= 0)]
+        else:
+            needs = tuple([j >= 0 for j in inputs])
         cts = prim.vjp(g, out, *operands, needs=needs, **params)
         pairs = [(j, c) for j, c in zip(inputs, cts) if j >= 0 and c is not None]
         return [(j, (c, 1.0)) for j, c in pairs] if lazy else pairs
@@ -390,6 +400,8 @@ class ArrayOpInfo:
         env.setdefault("_np", np)
         names = [var(j) if j >= 0 else _source_value(v, env) for j, v in zip(inputs, operands)]
         texts = {key: _source_value(value, env) for key, value in params.items()}
+        if prim.method_source and builtins.all(type(v) is np.ndarray for v in operands):
+            return prim.method_source.format(*names, **texts)
         if prim.source:
             return prim.source.format(*names, **texts)
         fn = f"_F_{prim.name}"
@@ -418,6 +430,10 @@ def _source_value(value: Any, env: dict) -> str:
     return name
 
 
+_NEEDS_ONE = (True,)
+_NEEDS_TWO = ((False, False), (True, False), (False, True), (True, True))
+
+
 def _is_zero(t: Any) -> bool:
     return type(t) is float and t == 0.0
 
@@ -434,22 +450,29 @@ def register(prim: ArrayPrimitive) -> Callable[..., Any]:
     prim = attrs.evolve(prim, code=code)
     OPS.append(ArrayOpInfo(code, prim.name, prim))
     ARRAY_PRIMITIVES[prim.name] = prim
+    _FUNCTION_OF[prim.name] = lambda *operands, **params: bind(prim, *operands, **params)
+
+    impl = prim.impl
 
     def function(*operands: Any, **params: Any) -> Any:
-        return bind(prim, *operands, **params)
+        if len(operands) == 1:
+            x = operands[0]
+            if type(x) is ArrayTracer:  # the common case, inlined: one traced operand
+                rec = x._tape
+                if not rec.nested and not rec.closed:
+                    xv = x._value
+                    return _append(rec, prim, (x._index,), (xv,), params, impl(xv, **params))
+                return bind(prim, x, **params)
+            if type(x) is Tracer:
+                return bind(prim, x, **params)
+            return impl(x, **params)
+        for x in operands:  # plain NumPy unless an operand is traced
+            if type(x) in _TRACED:
+                return bind(prim, *operands, **params)
+        return impl(*operands, **params)
 
     function.__name__ = function.__qualname__ = prim.name
     return function
-
-
-def _innermost(operands: Sequence[Any]) -> Recorder | None:
-    rec = None
-    for x in operands:
-        if type(x) is ArrayTracer or type(x) is Tracer:
-            r = x._tape
-            if rec is None or r.level > rec.level:
-                rec = r
-    return rec
 
 
 def bind(prim: ArrayPrimitive, *operands: Any, **params: Any) -> Any:
@@ -460,7 +483,12 @@ def bind(prim: ArrayPrimitive, *operands: Any, **params: Any) -> Any:
     When those values are themselves traced (nested traces), the value is computed
     by binding again, one level out.
     """
-    rec = _innermost(operands)
+    rec = None
+    for x in operands:
+        if type(x) in _TRACED:
+            r = x._tape
+            if rec is None or r.level > rec.level:
+                rec = r
     if rec is None:
         return prim.impl(*operands, **params)
     if rec.closed:
@@ -468,7 +496,7 @@ def bind(prim: ArrayPrimitive, *operands: Any, **params: Any) -> Any:
     inputs = []
     values = []
     for x in operands:
-        if (type(x) is ArrayTracer or type(x) is Tracer) and x._tape is rec:
+        if type(x) in _TRACED and x._tape is rec:
             inputs.append(x._index)
             values.append(x._value)
         else:
@@ -480,6 +508,33 @@ def bind(prim: ArrayPrimitive, *operands: Any, **params: Any) -> Any:
     else:
         out = prim.impl(*values, **params)
     return _append(rec, prim, tuple(inputs), tuple(values), params, out)
+
+
+def _bind2(prim: ArrayPrimitive, x: Any, y: Any) -> Any:
+    """bind for a binary operator, with the common first-order case inlined."""
+    if type(x) is ArrayTracer:
+        rec = x._tape
+        ty = type(y)
+        if ty is ArrayTracer and y._tape is rec:
+            if not rec.nested and not rec.closed:
+                xv, yv = x._value, y._value
+                return _append(rec, prim, (x._index, y._index), (xv, yv), _NO_PARAMS,
+                               prim.impl(xv, yv))
+        elif ty in _CONSTANTS and not rec.nested and not rec.closed:
+            xv = x._value
+            return _append(rec, prim, (x._index, -1), (xv, y), _NO_PARAMS, prim.impl(xv, y))
+    elif type(y) is ArrayTracer and type(x) in _CONSTANTS:
+        rec = y._tape
+        if not rec.nested and not rec.closed:
+            yv = y._value
+            return _append(rec, prim, (-1, y._index), (x, yv), _NO_PARAMS, prim.impl(x, yv))
+    return _binary(_FUNCTION_OF[prim.name], x, y)
+
+
+_NO_PARAMS: dict = {}
+_VALUE_TYPES = {np.ndarray, np.float64, np.float32}
+_CONSTANTS = {float, int, np.ndarray, np.float64, np.float32, np.int64}
+_FUNCTION_OF: dict[str, Callable[..., Any]] = {}
 
 
 def check_live_recorder(rec: Recorder) -> None:
@@ -534,7 +589,7 @@ def dtype_of(x: Any) -> Any:
     return np.result_type(x)
 
 
-def unbroadcast(g: Any, shape: tuple[int, ...], dtype: Any = None) -> Any:
+def unbroadcast(g: Any, shape: tuple[int, ...], dtype: np.dtype | None = None) -> Any:
     """The cotangent of an operand of ``shape`` from the cotangent ``g`` of a broadcast result.
 
     Broadcasting used the operand once for every position along the axes it
@@ -552,19 +607,21 @@ def unbroadcast(g: Any, shape: tuple[int, ...], dtype: Any = None) -> Any:
     gshape = shape_of(g)
     if gshape != shape:
         lead = len(gshape) - len(shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
-                                          if n == 1 and gshape[lead + i] != 1)
-        if axes:
-            g = sum(g, axis=axes, keepdims=True)
-        if lead or shape_of(g) != shape:
-            g = reshape(g, shape)
-    if dtype is not None and dtype_of(g) != dtype and np.dtype(dtype).kind in "fc":
+        if lead:  # axes broadcasting added in front: summed away
+            g = sum(g, axis=0 if lead == 1 else tuple(range(lead)))
+        stretched = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+        if stretched:  # axes of length 1 that broadcasting stretched: summed, kept
+            g = sum(g, axis=stretched, keepdims=True)
+    if dtype is not None and dtype_of(g) != dtype and dtype.kind in "fc":
         g = astype(g, dtype)
     return g
 
 
 def _operand_cotangent(g: Any, x: Any) -> Any:
     """unbroadcast to the operand's shape and dtype; Python numbers get a 0-d result."""
+    if type(x) in _VALUE_TYPES and type(g) in _VALUE_TYPES and g.shape == x.shape and (
+            g.dtype == x.dtype):
+        return g  # the common case: no broadcasting, no change of dtype
     if type(x) is float or type(x) is int or type(x) is Tracer:
         return unbroadcast(g, ())
     return unbroadcast(g, x.shape, x.dtype)
@@ -590,10 +647,10 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def _restore_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """A reduction's cotangent put back to the reduced array's shape (broadcast along axes)."""
-    if not keepdims:
+    if not keepdims and axis is not None:
         kept = [1 if i in _normalize_axes(axis, len(shape)) else n for i, n in enumerate(shape)]
         g = reshape(g, tuple(kept))
-    return broadcast_to(g, shape)
+    return broadcast_to(g, shape)  # a full reduction's 0-d cotangent broadcasts as it is
 
 
 # ---------------------------------------------------------------------------
@@ -699,9 +756,11 @@ logical_not = _no_derivative("logical_not", np.logical_not, "_np.logical_not({0}
 def _binary_prim(name: str, impl: Callable[..., Any],
                  rules: tuple[Callable[..., Any], Callable[..., Any]], source: str,
                  jvp: Callable[..., Any]) -> Callable[..., Any]:
+    rule_x, rule_y = rules
+
     def vjp(g: Any, out: Any, x: Any, y: Any, *, needs: tuple) -> tuple:
-        return tuple(_operand_cotangent(rule(g, out, x, y), operand) if need else None
-                     for rule, operand, need in zip(rules, (x, y), needs))
+        return (_operand_cotangent(rule_x(g, out, x, y), x) if needs[0] else None,
+                _operand_cotangent(rule_y(g, out, x, y), y) if needs[1] else None)
 
     return register(ArrayPrimitive(name, impl, vjp, jvp, source))
 
@@ -743,8 +802,14 @@ divide = _binary_prim(
 
 def _pow_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
     # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1).
-    if isinstance(y, (int, float)) and not _traced(y):
-        return g * 0.0 if y == 0 else g * (y * x ** (y - 1.0))
+    if isinstance(y, (int, float)) and not _traced(y):  # a constant exponent
+        if y == 0:
+            return g * 0.0
+        if y == 1:
+            return g
+        if y == 2:
+            return g * (2.0 * x)
+        return g * (y * x ** (y - 1.0))
     return g * (y * x ** (y - 1.0))
 
 
@@ -817,10 +882,10 @@ def _matmul_vjp(g: Any, out: Any, x: Any, y: Any, *, needs: tuple) -> tuple:
         g2 = expand_dims(g, -1)
     gx = gy = None
     if needs[0]:
-        gx = matmul(g2, swapaxes(y2, -1, -2))
+        gx = matmul(g2, transpose(y2) if y2.ndim == 2 else swapaxes(y2, -1, -2))
         gx = unbroadcast(reshape(gx, (-1,)) if x.ndim == 1 else gx, x.shape, x.dtype)
     if needs[1]:
-        gy = matmul(swapaxes(x2, -1, -2), g2)
+        gy = matmul(transpose(x2) if x2.ndim == 2 else swapaxes(x2, -1, -2), g2)
         gy = unbroadcast(reshape(gy, (-1,)) if y.ndim == 1 else gy, y.shape, y.dtype)
     return (gx, gy)
 
@@ -840,7 +905,10 @@ def _matmul_impl(x: Any, y: Any) -> Any:
 
 
 matmul = register(ArrayPrimitive("matmul", _matmul_impl, _matmul_vjp, _matmul_jvp,
-                                 "_np.matmul({0}, {1})"))
+                                 "_np.matmul({0}, {1})", method_source="{0} @ {1}"))
+_ADD, _SUB, _MUL, _DIV, _POW, _MATMUL = (
+    ARRAY_PRIMITIVES[name] for name in ("add", "subtract", "multiply", "divide", "power",
+                                        "matmul"))
 
 
 def _einsum_parse(subscripts: str, n: int) -> tuple[list[str], str]:
@@ -928,9 +996,16 @@ def _sum_vjp(g: Any, out: Any, x: Any, *, needs: tuple, axis: Any, keepdims: boo
     return (_restore_reduced(g, shape_of(x), axis, keepdims),)
 
 
+def _sum_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if type(x) is np.ndarray:  # the method skips NumPy's Python-level dispatch
+        return x.sum(axis=axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
 _sum = register(ArrayPrimitive(
-    "sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
-    _sum_vjp, LINEAR, "_np.sum({0}, axis={axis}, keepdims={keepdims})"))
+    "sum", _sum_impl,
+    _sum_vjp, LINEAR, "_np.sum({0}, axis={axis}, keepdims={keepdims})",
+    method_source="{0}.sum(axis={axis}, keepdims={keepdims})"))
 
 
 def _extremum_vjp(g: Any, out: Any, x: Any, *, needs: tuple, axis: Any, keepdims: bool
@@ -1057,7 +1132,7 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
 
 def _reshape_impl(x: Any, shape: tuple[int, ...]) -> Any:
     try:
-        return np.reshape(x, shape)
+        return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
     except ValueError:
         raise ValueError(f"tapegrad.numpy.reshape: an array of shape {np.shape(x)} cannot be "
                          f"reshaped to {shape}") from None
@@ -1066,7 +1141,7 @@ def _reshape_impl(x: Any, shape: tuple[int, ...]) -> Any:
 _reshape = register(ArrayPrimitive(
     "reshape", _reshape_impl,
     lambda g, out, x, *, needs, shape: (reshape(g, shape_of(x)),), LINEAR,
-    "_np.reshape({0}, {shape})"))
+    "_np.reshape({0}, {shape})", method_source="{0}.reshape({shape})"))
 
 
 def _transpose_vjp(g: Any, out: Any, x: Any, *, needs: tuple, axes: Any) -> tuple:
@@ -1076,11 +1151,23 @@ def _transpose_vjp(g: Any, out: Any, x: Any, *, needs: tuple, axes: Any) -> tupl
     return (transpose(g, inverse),)
 
 
+def _transpose_impl(x: Any, axes: Any = None) -> Any:
+    if axes is None and type(x) is np.ndarray:
+        return x.T
+    return np.transpose(x, axes)
+
+
 _transpose = register(ArrayPrimitive(
-    "transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp, LINEAR,
-    "_np.transpose({0}, {axes})"))
+    "transpose", _transpose_impl, _transpose_vjp, LINEAR,
+    "_np.transpose({0}, {axes})", method_source="{0}.transpose({axes})"))
+def _broadcast_to_impl(x: Any, shape: tuple[int, ...]) -> Any:
+    if np.ndim(x) == 0:
+        return np.full(shape, x, dtype=np.result_type(x))  # cheaper than a strided view
+    return np.broadcast_to(x, shape)
+
+
 _broadcast_to = register(ArrayPrimitive(
-    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+    "broadcast_to", _broadcast_to_impl,
     lambda g, out, x, *, needs, shape: (_operand_cotangent(g, x),), LINEAR,
     "_np.broadcast_to({0}, {shape})"))
 
@@ -1113,6 +1200,8 @@ def reshape(x: Any, shape: Any) -> Any:
 
 def transpose(x: Any, axes: Any = None) -> Any:
     """The axes of ``x`` permuted (reversed by default), as ``np.transpose``."""
+    if axes is None:
+        return _transpose(x, axes=None)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(1, len(shape_of(x))) for a in axes)
         if sorted(axes) != list(range(len(shape_of(x)))):

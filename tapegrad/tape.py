@@ -85,6 +85,9 @@ OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 # nested and compiled derivatives agree with the eager ones. Filled by primitives.py.
 SINGULAR: set[int] = set()
 
+# The traced types (Tracer, and ArrayTracer once arrays are imported): filled by tracer.py.
+_TRACED_TYPES: set[type] = set()
+
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
 #   "isfinite" tracer.isfinite: a plain bool, a guard under jit
@@ -490,6 +493,8 @@ class Tape:
             _accumulate(adj, i, g)
         if flat and not self.nested and not self.arrays:
             _reverse_floats(self, adj)
+        elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
+            with_rules(_reverse_values, self, adj)
         else:
             with_rules(_reverse_generic, self, adj)
         self.timings["backward"] = time.perf_counter() - start
@@ -551,6 +556,35 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                 else:
                     for j, c in OPS[NARY - b].nary_adjoints(nary[-2 - a], g):
                         adj[j] += c
+
+
+def _reverse_values(tape: Tape, adj: list) -> None:
+    """The first-order reverse sweep when adjoints are values that are not all floats.
+
+    That is a flat tape with array records: adjoints are arrays (and floats for
+    scalar records); array records hand their adjoint to their rule, which returns
+    one cotangent per traced input. Writes add (a new array: a cotangent may be
+    shared by two inputs, as the two operands of ``add``, so none is changed in place).
+    """
+    ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    for k in range(len(ops) - 1, -1, -1):
+        g = adj[k]
+        if type(g) is float and g == 0.0:
+            continue
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            c = g * d0[k]
+            cur = adj[a]
+            adj[a] = c if type(cur) is float and cur == 0.0 else cur + c
+            if b >= 0:
+                c = g * d1[k]
+                cur = adj[b]
+                adj[b] = c if type(cur) is float and cur == 0.0 else cur + c
+        elif b < NO_INPUT:
+            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                cur = adj[j]
+                adj[j] = c if type(cur) is float and cur == 0.0 else cur + c
 
 
 def _reverse_generic(tape: Tape, adj: list) -> None:

@@ -19,6 +19,7 @@ import operator
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ESCAPED_MESSAGE, EscapedTracerError, ForeignTracerError
+from .tape import _TRACED_TYPES as _tape_traced_types
 from .tape import HOOKS, Guard, Recorder, active
 
 __all__ = ["Tracer", "is_traced", "isfinite", "isnan"]
@@ -112,7 +113,9 @@ class Tracer:
 
 
 # The traced types: Tracer, and ArrayTracer once tapegrad's array layer is imported.
-TRACER_TYPES: set[type] = {Tracer}
+# (The same set object as the tape's, which the sweeps read.)
+TRACER_TYPES: set[type] = _tape_traced_types
+TRACER_TYPES.add(Tracer)
 
 _CONVERSION_MESSAGE = (
     "{what} on a tapegrad traced value would silently drop its derivative. Inside a "

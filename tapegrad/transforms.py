@@ -100,11 +100,16 @@ def _argnums_tuple(argnums: ArgNums, nargs: int, transform: str) -> tuple[int, .
     return tuple(n % nargs for n in nums)
 
 
+_ARRAYS: list = []
+
+
 def _array_support() -> Any:
     """The array layer, imported on first use (only when NumPy values meet a transform)."""
-    from . import arrays
+    if not _ARRAYS:
+        from . import arrays
 
-    return arrays
+        _ARRAYS.append(arrays)
+    return _ARRAYS[0]
 
 
 class _Traced:
@@ -256,6 +261,8 @@ def _as_leaf_type(g: Any, leaf: Any) -> Any:
         return float(g)
     np = sys.modules.get("numpy")
     if np is not None and isinstance(leaf, np.ndarray):
+        if type(g) is np.ndarray and g.dtype == leaf.dtype and g.shape == leaf.shape:
+            return g
         if type(g) is float and g == 0.0:
             return np.zeros_like(leaf)
         g = np.asarray(g)
