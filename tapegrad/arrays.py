@@ -363,6 +363,7 @@ class ArrayOpInfo:
         if prim.vjp is None:
             return ()
         n = len(inputs)
+        needs: tuple[bool, ...]
         if n == 1:
             needs = _NEEDS_ONE
         elif n == 2:
