@@ -28,6 +28,7 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
 	$(VENV)/bin/mypy tapegrad
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py

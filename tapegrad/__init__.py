@@ -8,6 +8,7 @@
 """
 
 from . import viz as _viz  # noqa: F401  # installs the tape's printers
+from .checks import check_grad, check_grads
 from .errors import (
     CustomVJPError,
     EscapedTracerError,
@@ -49,7 +50,6 @@ from .pytree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_un
 from .tape import Record, Tape
 from .tracer import Tracer, is_traced, isfinite, isnan
 from .transforms import (
-    check_grad,
     custom_vjp,
     grad,
     hessian,
@@ -71,6 +71,6 @@ __all__ = [
     "maximum", "minimum", "power", "relu", "sigmoid", "sign", "sin", "softplus", "sqrt", "step",
     "stop_gradient", "sum", "tan", "tanh", "where",
     "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",
-    "check_grad", "custom_vjp", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jvp",
-    "trace", "value_and_grad", "vjp", "jit",
+    "check_grad", "check_grads", "custom_vjp", "grad", "hessian", "jacfwd", "jacobian",
+    "jacrev", "jvp", "trace", "value_and_grad", "vjp", "jit",
 ]

@@ -29,7 +29,7 @@ from .tracer import TRACER_TYPES, Tracer, check_live, primal
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian",
-    "trace", "check_grad", "custom_vjp",
+    "trace", "custom_vjp",
 ]
 
 ArgNums = Union[int, Sequence[int]]
@@ -676,49 +676,6 @@ def trace(
         return tape
 
     return trace_f
-
-
-def check_grad(
-    f: Callable[..., Any], *args: Any, argnums: ArgNums = 0, eps: float = 1e-6,
-    per_record: bool = False,
-) -> float:
-    """The largest relative error between ``grad(f)`` and central finite differences.
-
-    Each differentiated leaf ``x`` is nudged to ``x ± eps`` and
-    (f(x+eps) - f(x-eps)) / (2 eps) compared with the gradient; the error for one
-    leaf is ``|g - fd| / max(1, |g|, |fd|)``. With ``per_record=True`` every
-    record's derivative rule is instead checked at its recorded inputs, and the
-    first disagreeing record raises ``AssertionError`` naming it.
-
-    >>> check_grad(lambda x: x ** 3, 2.0) < 1e-6
-    True
-    """
-    if per_record:
-        from .viz import check_records
-
-        return check_records(f, *args, argnums=argnums, eps=eps)
-    nums = _argnums_tuple(argnums, len(args), "check_grad")
-    grads = grad(f, argnums=nums)(*args)
-    worst = 0.0
-    for n, g_tree in zip(nums, grads):
-        leaves, treedef = tree_flatten(args[n])
-        g_leaves = tree_flatten(g_tree)[0]
-        for k in range(len(leaves)):
-            fd = (_nudged(f, args, n, leaves, treedef, k, eps)
-                  - _nudged(f, args, n, leaves, treedef, k, -eps)) / (2 * eps)
-            g = float(g_leaves[k])
-            worst = max(worst, abs(g - fd) / max(1.0, abs(g), abs(fd)))
-    return worst
-
-
-def _nudged(f: Callable, args: tuple, n: int, leaves: list, treedef: TreeDef, k: int,
-            delta: float) -> float:
-    """f(*args) with leaf k of argument n moved by delta."""
-    moved = list(leaves)
-    moved[k] = float(moved[k]) + delta
-    new_args = list(args)
-    new_args[n] = tree_unflatten(treedef, moved)
-    return float(f(*new_args))
 
 
 # ---------------------------------------------------------------------------
