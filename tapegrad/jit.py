@@ -25,7 +25,9 @@ import functools
 import math
 import re
 import sys
-from collections.abc import Sequence
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable
 
 from .primitives import OPS, _namespace
@@ -47,6 +49,16 @@ from .transforms import _Traced
 __all__ = ["jit", "Jitted"]
 
 MAX_VARIANTS = 32
+# A sum or dot is written at most this many terms a line: compile() recurses on a long
+# expression (a few thousand terms raise RecursionError).
+MAX_TERMS = 100
+# A longer tape is compiled as several functions, each of about this many operands and
+# operations: compile() needs up to about 1 kB for each while it works.
+PIECE_WEIGHT = 50_000
+# At most this many operations are fused into one expression.
+MAX_FUSED = 12
+# A long sum or dot adds its terms as they become ready, at least this many at a time.
+RUN_TERMS = 8
 
 
 class _GuardFailed(Exception):
@@ -70,10 +82,11 @@ def _const(v: Any) -> str:
 _SAFE_LABEL = re.compile(r"[^A-Za-z0-9_.\- ]")
 
 
-def _comment(label: str | None) -> str:
+def _comment(k: int, label: str | None) -> str:
+    """``# %k``, naming the record a line computes (and its label, made safe)."""
     if not label:
-        return ""
-    return "  # " + _SAFE_LABEL.sub("?", label)[:40]
+        return f"  # %{k}"
+    return f"  # %{k} " + _SAFE_LABEL.sub("?", label)[:40]
 
 
 def _operand(tape: Tape, j: int, constant: Any, var: Callable[[int], str]) -> str:
@@ -81,29 +94,11 @@ def _operand(tape: Tape, j: int, constant: Any, var: Callable[[int], str]) -> st
 
 
 def _expression(tape: Tape, k: int, var: Callable[[int], str], env: dict) -> str:
-    """The expression computing record k from earlier variables."""
+    """The expression computing record k from earlier variables (sums and dots: _terms)."""
     info = OPS[tape.ops[k]]
     a, b = tape.a0[k], tape.a1[k]
     if info.kind == "array":  # NumPy code, written by the array primitive itself
         return info.source(tape.nary[-2 - a], var, env)
-    if info.code == SUM:
-        indices, constant = tape.nary[-2 - a]
-        terms = [var(j) for j in indices]
-        if constant:
-            terms.append(_const(constant))
-        return " + ".join(terms) if terms else "0.0"
-    if info.kind == "dot":
-        xi, yi, xv, yv, bi, bv, act, _ = tape.nary[-2 - a]
-        xi = xi if xi is not None else (-1,) * len(xv)
-        yi = yi if yi is not None else (-1,) * len(yv)
-        terms = [_product(var(i) if i >= 0 else _const(x), var(j) if j >= 0 else _const(y))
-                 for i, j, x, y in zip(xi, yi, xv, yv)]
-        if bi >= 0:
-            terms.append(var(bi))
-        elif bv:
-            terms.append(_const(bv))
-        total = " + ".join(terms) if terms else "0.0"
-        return OPS[act].primitive.on_floats.format(x=f"({total})") if act else total
     if info.code == CUSTOM:
         raise _NotCompilable("a custom_vjp function called directly inside jit")
     prim = info.primitive
@@ -112,20 +107,110 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str], env: dict) -> str
     if info.kind == "nodiff":
         inputs, constants = tape.nary[-2 - a]
         names = [_operand(tape, j, c, var) for j, c in zip(inputs, constants)]
-        return template.format(x=names[0], y=names[-1])
+        return _fill(template, names[0], names[-1])
     return _template_call(template, info.kind, tape, a, b, tape.d1[k], var)
+
+
+def _term_count(tape: Tape, k: int) -> int:
+    """How many terms a sum or dot record adds (its constant or bias included)."""
+    entry = tape.nary[-2 - tape.a0[k]]
+    if OPS[tape.ops[k]].code == SUM:
+        return len(entry[0]) + (1 if entry[1] else 0)
+    return len(entry[2]) + (1 if entry[4] >= 0 or entry[5] else 0)
+
+
+def _term_reads(tape: Tape, k: int, start: int, stop: int) -> list[list[int]]:
+    """Per term of a sum or dot record, in ``range(start, stop)``, the records it reads."""
+    entry = tape.nary[-2 - tape.a0[k]]
+    if OPS[tape.ops[k]].code == SUM:
+        indices = entry[0]
+        return [[indices[i]] if i < len(indices) else [] for i in range(start, stop)]
+    xi, yi, xv, _, bi = entry[:5]
+    out = []
+    for i in range(start, stop):
+        if i == len(xv):  # the bias
+            out.append([bi] if bi >= 0 else [])
+            continue
+        pair = []
+        if xi is not None and xi[i] >= 0:
+            pair.append(xi[i])
+        if yi is not None and yi[i] >= 0:
+            pair.append(yi[i])
+        out.append(pair)
+    return out
+
+
+def _terms(tape: Tape, k: int, var: Callable[[int], str], start: int = 0,
+           stop: int | None = None) -> tuple[list[str], str]:
+    """Terms ``start`` to ``stop`` of a sum or dot record, as eager code adds them left to
+    right, and the template of an activation fused into it ("" if none)."""
+    entry = tape.nary[-2 - tape.a0[k]]
+    stop = _term_count(tape, k) if stop is None else stop
+    if OPS[tape.ops[k]].code == SUM:
+        indices, constant = entry
+        return [var(indices[i]) if i < len(indices) else _const(constant)
+                for i in range(start, stop)], ""
+    xi, yi, xv, yv, bi, bv, act, _ = entry
+    terms = []
+    for i in range(start, stop):
+        if i == len(xv):
+            terms.append(var(bi) if bi >= 0 else _const(bv))
+            continue
+        left = var(xi[i]) if xi is not None and xi[i] >= 0 else _const(xv[i])
+        right = var(yi[i]) if yi is not None and yi[i] >= 0 else _const(yv[i])
+        terms.append(_product(left, right))
+    return terms, (OPS[act].primitive.on_floats if act else "")
+
+
+def _sum_lines(target: str, acc: str, terms: list[str], activation: str,
+               continuing: bool = False) -> list[str]:
+    """``target = t1 + t2 + ...`` over as many lines as it takes to keep each expression
+    short (compile() recurses on long ones). Each line after the first adds to the
+    partial sum ``acc`` (``continuing``: the first too), so the additions happen left
+    to right, as in eager code (``builtins.sum``)."""
+    if not terms:
+        terms = [] if continuing else ["0.0"]
+    lines = []
+    for start in range(0, max(len(terms), 1), MAX_TERMS):
+        chunk = terms[start:start + MAX_TERMS]
+        if continuing or start > 0:
+            total = " + ".join([acc] + chunk)
+        else:
+            total = " + ".join(chunk)
+        if activation and start + MAX_TERMS >= len(terms):
+            total = _fill(activation, f"({total})" if " " in total else total)
+        lines.append(f"{target} = {total}")
+    return lines
 
 
 def _template_call(template: str, kind: str, tape: Tape, a: int, b: int, constant: Any,
                    var: Callable[[int], str]) -> str:
     """A primitive's template over its operands by operand pattern (unary, tt, tc, ct)."""
     if kind == "unary":
-        return template.format(x=var(a))
+        return _fill(template, var(a))
     if kind == "tt":
-        return template.format(x=var(a), y=var(b))
+        return _fill(template, var(a), var(b))
     if kind == "tc":
-        return template.format(x=var(a), y=_const(constant))
-    return template.format(x=_const(constant), y=var(a))
+        return _fill(template, var(a), _const(constant))
+    return _fill(template, _const(constant), var(a))
+
+
+def _fill(template: str, x: str, y: str = "") -> str:
+    """``template`` with its operands put in; a parenthesised operand loses its
+    parentheses where it is a whole argument of a call (``_m.tanh(a * b)``)."""
+    bare = _BARE_ARGUMENTS.get(template)
+    if bare is None:
+        bare = _BARE_ARGUMENTS[template] = tuple(
+            any(f"{left}{{{p}}}{right}" in template for left in ("(", ", ") for right in "),")
+            for p in "xy")
+    if bare[0] and x[:1] == "(":
+        x = x[1:-1]
+    if bare[1] and y[:1] == "(":
+        y = y[1:-1]
+    return template.format(x=x, y=y)
+
+
+_BARE_ARGUMENTS: dict[str, tuple[bool, ...]] = {}
 
 
 def _guard_lines(guard: Guard, var: Callable[[int], str]) -> list[str]:
@@ -165,17 +250,26 @@ def _product(left: str, right: str) -> str:
     return f"{left} * {right}"
 
 
-def _inputs_of(tape: Tape, k: int) -> list[int]:
+def _reads(tape: Tape, k: int) -> list[int]:
+    """The records that record k reads (not a leaf)."""
     a, b = tape.a0[k], tape.a1[k]
-    if b < NO_INPUT:
-        info = OPS[tape.ops[k]]
-        entry = tape.nary[-2 - a]
-        if info.kind == "nodiff":
-            return [j for j in entry[0] if j >= 0]
-        if info.kind == "array":
-            return info.operand_indices(entry)
-        return [j for j, _ in info.nary_partials(entry)]
-    return [j for j in (a, b) if j >= 0]
+    if b >= NO_INPUT:  # one or two traced operands
+        return [a, b] if b >= 0 else [a]
+    info = OPS[tape.ops[k]]
+    entry = tape.nary[-2 - a]
+    if info.code == SUM or info.kind == "nodiff":
+        return [j for j in entry[0] if j >= 0]
+    if info.kind == "dot":
+        xi, yi, _, _, bi = entry[:5]
+        reads = [j for j in xi if j >= 0] if xi is not None else []
+        if yi is not None:
+            reads += [j for j in yi if j >= 0]
+        if bi >= 0:
+            reads.append(bi)
+        return reads
+    if info.kind == "array":
+        return info.operand_indices(entry)
+    raise _NotCompilable("a custom_vjp function called directly inside jit")
 
 
 def _output_expression(out_def: TreeDef, leaves: list[str], env: dict) -> str:
@@ -212,61 +306,440 @@ def _build_attrs(template: Any, children: tuple) -> Any:
     return _build(_ATTRS, template, list(children))
 
 
-def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
-                    name: str = "compiled", result: str | None = None,
-                    env: dict | None = None) -> str:
-    """Straight-line Python source for a tape: inputs in, outputs out.
+# ---------------------------------------------------------------------------
+# Planning the code: which statements, in which order, and when each value dies.
+# ---------------------------------------------------------------------------
 
-    ``inputs`` are the record indices of the leaves in argument order;
-    ``outputs`` are record indices (int) or constants (anything else) per output
-    leaf. Records that no output or guard depends on are left out. Objects the
-    code needs (arrays, NumPy) are put in ``env`` and referred to by name.
+
+class _Plan:
+    """What the code of a tape does, statement by statement (see :func:`_plan`)."""
+
+    __slots__ = ("statements", "starts", "reads", "last", "fused", "bounds", "chunks", "early")
+
+    def __init__(self, n: int) -> None:
+        # Per statement: record k (k >= 0), guard g (-1 - g), or chunk m of a running
+        # sum (n + m); what it reads is reads[starts[t - 1]:starts[t]].
+        self.statements = array("i")
+        self.starts = array("i", [0])
+        self.reads = array("i")
+        self.last = array("i", [-1]) * n  # per record: the last statement reading it
+        self.fused = bytearray(n)  # 1: written inside its one reader's expression
+        self.bounds = [0]  # the first statement of each piece
+        self.chunks: list[tuple[int, int, int]] = []  # (record, first term, end term)
+        self.early: dict[int, int] = {}  # a running sum: the terms its chunks add
+
+
+def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
+    """The statements to write, what each reads, and where each value is last read.
+
+    Statement 0 unpacks the inputs and the last one returns; in between come the
+    guards and the live records in tape order (live: an output or a guard depends
+    on it; the rest is dead code). ``last[j]`` is the last statement reading record
+    j: after it, j's name may hold another value. Two rewrites keep the code short
+    and the number of live values small, without changing a single float operation
+    or its association:
+
+    - A record read exactly once, by a record that can take it, is fused: written
+      inside its reader's expression (up to MAX_FUSED operations in one).
+    - A long sum or dot whose terms become ready long before it (a weight's gradient
+      adds one term per sample) is a running sum: its terms are added, left to right,
+      in chunks written as soon as they are ready, so that the values they read die
+      early instead of all living until the sum.
+
+    Statements are cut into pieces of about ``piece_weight`` (operands plus
+    operations; compile() needs up to about 1 kB for each while it works).
     """
-    env = {} if env is None else env
     n = len(tape)
-    guards_at: dict[int, list] = {}
-    for guard in tape.guards:
-        guards_at.setdefault(guard.position, []).append(guard)
-    # Live records: what the outputs and the guards need.
+    ops = tape.ops
+    plan = _Plan(n)
     live = bytearray(n)
+    reader = array("i", [-1]) * n  # its one reader; -2: several, or a guard or an output
+    sums = []
     stack = [j for j in outputs if type(j) is int and j >= 0]
     for guard in tape.guards:
         stack += [j for j in guard.inputs if j >= 0]
+    for j in stack:
+        reader[j] = -2
     while stack:
         j = stack.pop()
         if not live[j]:
             live[j] = 1
-            stack.extend(_inputs_of(tape, j))
+            if ops[j] != LEAF:
+                if _fusable_code(ops[j]) == "terms":
+                    sums.append(j)
+                for i in _reads(tape, j):
+                    reader[i] = j if reader[i] == -1 else -2
+                    stack.append(i)
+    after: dict[int, list[int]] = {}  # record p -> running-sum chunks written right after it
+    for c in sums:
+        _schedule(tape, c, plan, after)
+    guards_at: dict[int, list[int]] = {}
+    for g, guard in enumerate(tape.guards):
+        guards_at.setdefault(guard.position, []).append(g)
+    statements, starts, reads, last, fused = (plan.statements, plan.starts, plan.reads,
+                                              plan.last, plan.fused)
+    early, chunks, bounds = plan.early, plan.chunks, plan.bounds
+    size = bytearray(n)
+    pending: dict[int, list[int]] = {}  # a fused record: what it reads, for its statement
+    ieee = tape.ieee
+    state = [0, 0]  # the number of the last statement, the weight of the current piece
 
-    def var(j: int) -> str:
-        return f"v{j}"
+    def add(root: int, mine: list[int], weight: int) -> None:
+        t = state[0] = state[0] + 1
+        if state[1] > piece_weight:  # this statement begins a new piece
+            bounds.append(t)
+            state[1] = 0
+        state[1] += weight
+        statements.append(root)
+        reads.extend(mine)
+        starts.append(len(reads))
+        for j in mine:
+            last[j] = t
 
-    lines = [f"def {name}(inputs):"]
-    if inputs:
-        lines.append("    (" + "".join(var(i) + ", " for i in inputs).rstrip(" ") + ") = inputs")
-    for k in range(n + 1):
-        for guard in guards_at.get(k, ()):
-            lines += ["    " + line for line in _guard_lines(guard, var)]
-        if k == n or not live[k] or tape.ops[k] == LEAF:
-            continue
-        lines.append(f"    {var(k)} = {_expression(tape, k, var, env)}"
-                     f"{_comment(tape.names.get(k))}")
-    outs = [var(j) if type(j) is int and j >= 0 else _output_constant(j, env) for j in outputs]
-    if result is None:
-        result = "(" + "".join(o + ", " for o in outs) + ")"
-    lines.append("    return " + result)
-    return "\n".join(lines) + "\n"
+    for k in range(-1, n + 1):
+        for g in guards_at.get(k, ()):
+            mine = [j for j in tape.guards[g].inputs if j >= 0]
+            add(-1 - g, mine, len(mine) + 1)
+        if 0 <= k < n and live[k] and ops[k] != LEAF:
+            mine = []
+            total = 1
+            if k in early:  # a running sum: the terms its chunks did not add, and itself
+                operands = [j for term in _term_reads(tape, k, early[k], _term_count(tape, k))
+                            for j in term] + [k]
+            else:
+                operands = _reads(tape, k)
+            for j in operands:
+                if fused[j]:
+                    mine += pending.pop(j)
+                    total += size[j]
+                else:
+                    mine.append(j)
+            c = reader[k]
+            if (c >= 0 and total <= MAX_FUSED and c not in early and k not in early
+                    and _fusable(tape, k, ops[k], True, ieee)
+                    and _fusable(tape, c, ops[c], False, ieee)):
+                fused[k] = 1
+                size[k] = total
+                pending[k] = mine
+            elif not (k in early and len(mine) == 1 and not _activation(tape, k)):
+                add(k, mine, len(mine) + total)  # (a running sum may be complete already)
+        for m in after.get(k, ()):
+            c, first, end = chunks[m]
+            mine = [j for term in _term_reads(tape, c, first, end) for j in term]
+            add(n + m, mine + [c] if first else mine, len(mine) + end - first)
+    assert not pending, "a fused record was never written"
+    for j in outputs:
+        if type(j) is int and j >= 0:
+            last[j] = state[0] + 1
+    return plan
+
+
+def _schedule(tape: Tape, c: int, plan: _Plan, after: dict[int, list[int]]) -> None:
+    """Cut a long sum or dot into chunks of terms written as soon as they are ready.
+
+    A chunk ends where the next term is ready later than the chunk (once it has at
+    least RUN_TERMS terms) or at MAX_TERMS terms; it is written right after the
+    record its last-ready operand is. The terms left are added by the record itself.
+    """
+    count = _term_count(tape, c)
+    if count <= 2 * RUN_TERMS:
+        return
+    ready = -1
+    start = 0
+    for i, term in enumerate(_term_reads(tape, c, 0, count)):
+        r = max(term, default=-1)
+        if i - start >= MAX_TERMS or i - start >= RUN_TERMS and r > ready:
+            after.setdefault(ready, []).append(len(plan.chunks))
+            plan.chunks.append((c, start, i))
+            start = i
+        ready = max(ready, r)
+    if start:
+        plan.early[c] = start
+
+
+def _activation(tape: Tape, k: int) -> int:
+    """The activation fused into a dot record (0 for none, and for a sum)."""
+    return 0 if OPS[tape.ops[k]].code == SUM else tape.nary[-2 - tape.a0[k]][6]
+
+
+def _fusable(tape: Tape, k: int, code: int, producer: bool, ieee: frozenset) -> bool:
+    """Whether record k can be written inside its reader (``producer``) or hold a
+    record written inside it: an expression that evaluates each operand exactly once."""
+    verdict = _FUSABLE_CODES.get(code) or _fusable_code(code)
+    if verdict == "no" or k in ieee:  # an IEEE template may not use its operands ("_INF")
+        return False
+    if producer and verdict == "terms":
+        return _term_count(tape, k) <= 4  # a short sum or dot only
+    return True
+
+
+def _fusable_code(code: int) -> str:
+    """How records of this operation code can be fused: "terms" (a sum or dot),
+    "expression" (a template using each operand once) or "no"."""
+    verdict = _FUSABLE_CODES.get(code)
+    if verdict is not None:
+        return verdict
+    info = OPS[code]
+    if info.code == SUM or info.kind == "dot":
+        verdict = "terms"
+    elif info.kind not in ("unary", "tt", "tc", "ct", "nodiff"):
+        verdict = "no"
+    else:
+        template = info.primitive.on_floats
+        once = template.count("{x}") == 1 and (info.primitive.arity == 1 or
+                                               template.count("{y}") == 1)
+        verdict = "expression" if once else "no"
+    _FUSABLE_CODES[code] = verdict
+    return verdict
+
+
+_FUSABLE_CODES: dict[int, str] = {}
+_CALL = re.compile(r"[\w.]+\([^()]*\)")
+
+
+def _atomic(tape: Tape, k: int) -> bool:
+    """Whether the expression of record k is a call (it needs no parentheses)."""
+    info = OPS[tape.ops[k]]
+    if info.code == SUM:
+        return False
+    if info.kind == "dot":
+        return bool(_activation(tape, k))
+    return _CALL.fullmatch(info.primitive.on_floats) is not None
+
+
+# ---------------------------------------------------------------------------
+# Writing the code.
+# ---------------------------------------------------------------------------
+
+
+def _register_name(r: int) -> str:
+    while len(_REGISTERS) <= r:
+        _REGISTERS.append(f"r{len(_REGISTERS)}")
+    return _REGISTERS[r]
+
+
+_REGISTERS: list[str] = []
+
+
+def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
+                 result: Callable[[list[str]], str] | None = None, env: dict | None = None,
+                 piece_weight: int | None = None) -> Iterator[str]:
+    """The Python source of a tape, as functions of bounded size.
+
+    ``inputs`` are the record indices of the leaves in argument order; ``outputs``
+    are record indices (int) or constants (anything else) per output leaf;
+    ``result`` builds the returned expression from the output names (default: a
+    tuple). Objects the code needs (arrays, NumPy) are put in ``env``.
+
+    Names are registers, ``r0``, ``r1``, ...: a register is free again after the
+    statement that last reads its value, and the next value defined takes it, so
+    the code holds only live values (a few hundred for an MLP, where a name per
+    record would keep tens of thousands alive until it returns). Each line says
+    which record it computes (``# %k``; ``# %k +`` for a chunk of a running sum).
+
+    A short tape (up to ``piece_weight`` operands and operations, see
+    :func:`_plan`) is one function, ``compiled(inputs)``. A longer one is cut into
+    ``_piece0(inputs, S)``, ``_piece1(S)``, ... and a ``compiled`` that calls them
+    in turn, so that ``compile()``, whose memory grows with the function, never
+    sees a huge one. A value read in a later piece than its own is kept in the list
+    ``S`` (and, in a piece that reads it more than once, loaded into a register
+    first). Pieces are yielded one at a time so that each can be compiled and
+    dropped before the next is written.
+    """
+    env = {} if env is None else env
+    plan = _plan(tape, outputs, PIECE_WEIGHT if piece_weight is None else piece_weight)
+    statements, starts, reads, last, fused = (plan.statements, plan.starts, plan.reads,
+                                              plan.last, plan.fused)
+    total = len(statements) + 2  # the inputs, the statements, the return
+    bounds = plan.bounds + [total]
+    pieces = len(plan.bounds)
+    end = total
+    n = len(tape)
+    reg = array("i", [0]) * n  # the register holding a value, plus one (0: none)
+    slot = array("i", [0]) * n  # its place in S, plus one (0: none)
+    here = array("i", [-1]) * n  # the last statement of this piece reading it
+    free_registers: list[int] = []
+    free_slots: list[int] = []
+    count = {"registers": 0, "slots": 0}
+    guards = tape.guards
+
+    def name(j: int) -> str:
+        if fused[j]:
+            text = _text(tape, j, name, env)
+            return text if _atomic(tape, j) else f"({text})"
+        r = reg[j]
+        return _REGISTERS[r - 1] if r else f"S[{slot[j] - 1}]"
+
+    def new_register(j: int) -> str:
+        if free_registers:
+            r = free_registers.pop()
+        else:
+            r = count["registers"]
+            count["registers"] += 1
+        reg[j] = r + 1
+        return _register_name(r)
+
+    def define(j: int, t: int) -> tuple[str, str]:
+        """Where statement t puts a new value j: (assignment target, name to read it by)."""
+        target = ""
+        if last[j] >= end:  # read in a later piece: a slot in S
+            if free_slots:
+                s = free_slots.pop()
+            else:
+                s = count["slots"]
+                count["slots"] += 1
+            slot[j] = s + 1
+            target = f"S[{s}]"
+        if here[j] > t or not target:  # read again in this piece: a register too
+            r = new_register(j)
+            return (f"{r} = {target}" if target else r), r
+        return target, target
+
+    def redefine(j: int, t: int) -> tuple[str, str]:
+        """Where statement t puts the next value of running sum j, and its last name."""
+        acc = name(j)
+        targets = [_REGISTERS[reg[j] - 1]] if reg[j] else []
+        if slot[j] and last[j] >= end:
+            targets.append(f"S[{slot[j] - 1}]")
+        return " = ".join(targets), acc
+
+    def release(j: int, t: int) -> None:
+        if reg[j] and here[j] == t:
+            free_registers.append(reg[j] - 1)
+            reg[j] = 0
+        if slot[j] and last[j] == t:
+            free_slots.append(slot[j] - 1)
+            slot[j] = 0
+
+    for piece in range(pieces):
+        first, end = bounds[piece], bounds[piece + 1]
+        for t in range(max(first, 1), min(end, total - 1)):
+            for j in reads[starts[t - 1]:starts[t]]:
+                here[j] = t
+        if end == total:
+            for j in outputs:
+                if type(j) is int and j >= 0:
+                    here[j] = total - 1
+        if pieces == 1:
+            lines = ["def compiled(inputs):"]
+        else:
+            lines = [f"def _piece{piece}(inputs, S):" if piece == 0 else f"def _piece{piece}(S):"]
+        free_registers.clear()
+        count["registers"] = 0
+        if first == 0:
+            targets = [define(i, 0) if last[i] >= 0 else ("_", "_") for i in inputs]
+            if targets:
+                # an input kept in a register and in S is unpacked into the register
+                lines.append("    (" + "".join(alias + ", " for _, alias in targets).rstrip(" ")
+                             + ") = inputs")
+                lines += [f"    {target[len(alias) + 3:]} = {alias}"  # "r = S[s]": S[s] = r
+                          for target, alias in targets if target != alias]
+        for t in range(max(first, 1), min(end, total - 1)):
+            e = statements[t - 1]
+            mine = reads[starts[t - 1]:starts[t]]
+            for j in mine:  # a value from an earlier piece, read more than once here
+                if slot[j] and not reg[j] and here[j] > t:
+                    lines.append(f"    {new_register(j)} = S[{slot[j] - 1}]")
+            if e < 0:
+                body = _guard_lines(guards[-1 - e], name)
+            elif e >= n:  # a chunk of a running sum
+                c, start, stop = plan.chunks[e - n]
+                terms, _ = _terms(tape, c, name, start, stop)
+                target, acc = redefine(c, t) if start else define(c, t)
+                body = _sum_lines(target, acc, terms, "", continuing=start > 0)
+                body[-1] += f"  # %{c} +"
+            elif e in plan.early:  # the rest of a running sum
+                terms, activation = _terms(tape, e, name, plan.early[e])
+                target, acc = redefine(e, t)
+                body = _sum_lines(target, acc, terms, activation, continuing=True)
+                body[-1] += _comment(e, tape.names.get(e))
+            else:
+                body = _statement(tape, e, name, define, t, env)
+                body[-1] += _comment(e, tape.names.get(e))
+            lines += ["    " + line for line in body]
+            for j in mine:
+                release(j, t)
+        if end == total:
+            outs = [name(j) if type(j) is int and j >= 0 else _output_constant(j, env)
+                    for j in outputs]
+            lines.append("    return " + (result(outs) if result is not None else
+                                          "(" + "".join(o + ", " for o in outs) + ")"))
+        yield "\n".join(lines if len(lines) > 1 else lines + ["    pass"]) + "\n"
+    if pieces > 1:
+        yield "\n".join([
+            "def compiled(inputs):",
+            f"    S = [None] * {count['slots']}",
+            "    _piece0(inputs, S)",
+            *[f"    _piece{p}(S)" for p in range(1, pieces - 1)],
+            f"    return _piece{pieces - 1}(S)",
+        ]) + "\n"
+
+
+def _statement(tape: Tape, k: int, name: Callable[[int], str],
+               define: Callable[[int, int], tuple[str, str]], t: int, env: dict) -> list[str]:
+    """The lines of statement t, which computes record k. Its operands keep their names
+    until these lines are written, so a sum over several lines never overwrites one it
+    has yet to read."""
+    info = OPS[tape.ops[k]]
+    if info.code == SUM or info.kind == "dot":
+        terms, activation = _terms(tape, k, name)
+        target, alias = define(k, t)
+        return _sum_lines(target, alias, terms, activation)
+    expression = _expression(tape, k, name, env)
+    return [f"{define(k, t)[0]} = {expression}"]
+
+
+def _text(tape: Tape, k: int, name: Callable[[int], str], env: dict) -> str:
+    """The expression of a fused record."""
+    info = OPS[tape.ops[k]]
+    if info.code == SUM or info.kind == "dot":
+        terms, activation = _terms(tape, k, name)
+        total = " + ".join(terms) if terms else "0.0"
+        return _fill(activation, f"({total})" if " " in total else total) if activation else total
+    return _expression(tape, k, name, env)
+
+
+def generate_source(tape: Tape, inputs: list[int], outputs: list[Any],
+                    result: Callable[[list[str]], str] | None = None,
+                    env: dict | None = None) -> str:
+    """Straight-line Python source for a tape: inputs in, outputs out (see write_pieces).
+
+    >>> import tapegrad as tg
+    >>> def f(x, y):
+    ...     z = x * y
+    ...     return tg.tanh(z) * (z + 1.0)
+    >>> tape = tg.trace(f)(0.5, 2.0)
+    >>> print(generate_source(tape, [0, 1], [5]), end="")
+    def compiled(inputs):
+        (r0, r1,) = inputs
+        r2 = r0 * r1  # %2
+        r1 = _m.tanh(r2) * (r2 + 1.0)  # %5
+        return (r1, )
+    """
+    return "".join(write_pieces(tape, inputs, outputs, result, env))
 
 
 class _Variant:
-    """One traced-and-compiled version of the function, valid while its guards hold."""
+    """One traced-and-compiled version of the function, valid while its guards hold.
 
-    def __init__(self, source: str, env: dict) -> None:
-        self.source = source
+    Its source is kept compressed (a large tape's is tens of megabytes as text).
+    """
+
+    def __init__(self, pieces: Iterable[str], env: dict) -> None:
         namespace = dict(_namespace)
-        namespace.update(env)
-        exec(compile(source, "<tapegrad.jit>", "exec"), namespace)  # our own generated text
+        packer = zlib.compressobj(1)
+        packed = []
+        for piece in pieces:  # compile each before writing the next: bounded memory
+            namespace.update(env)  # what writing the piece put there
+            exec(compile(piece, "<tapegrad.jit>", "exec"), namespace)  # our own text
+            packed.append(packer.compress(piece.encode()))
+        packed.append(packer.flush())
+        self._source = b"".join(packed)
         self.fn = namespace["compiled"]
+
+    @property
+    def source(self) -> str:
+        return zlib.decompress(self._source).decode()
 
 
 _ENV = {"_GuardFailed": _GuardFailed, "_INF": math.inf, "_NAN": math.nan,
@@ -311,10 +784,11 @@ class Jitted:
             return self.f(*args, **kwargs)  # only positional arguments are compiled
         leaves: list = []
         key = self._key(args, leaves)
-        if active() or not set(map(type, leaves)) <= _NUMBER_TYPES and not _all_numeric(leaves):
+        inputs = None if active() else _as_inputs(leaves)
+        if inputs is None:
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
-        selected = self._select(args, key, leaves)
+        selected = self._select(args, key, inputs)
         return self.f(*args) if selected is None else selected[1]
 
     def _key(self, args: tuple, leaves: list) -> Any:
@@ -370,36 +844,52 @@ class Jitted:
             float(leaf) if type(leaf) is int else leaf) for root, leaf in zip(roots, out_leaves)]
         inputs = [i for idx in call.leaf_indices for i in idx]
         env = dict(_ENV)
-        names = [f"v{j}" if type(j) is int else _output_constant(j, env) for j in outputs]
-        result = _output_expression(out_def, names, env)
-        source = generate_source(tape, inputs, outputs, result=result, env=env)
-        return _Variant(source, env)
+
+        def result(names: list[str]) -> str:
+            return _output_expression(out_def, names, env)
+
+        return _Variant(write_pieces(tape, inputs, outputs, result, env), env)
 
     def source(self, *args: Any) -> str:
         """The generated Python source for calls shaped like ``args`` (traces if needed)."""
         leaves: list = []
-        selected = self._select(args, self._key(args, leaves), leaves)
+        key = self._key(args, leaves)
+        inputs = _as_inputs(leaves)
+        selected = None if inputs is None else self._select(args, key, inputs)
         if selected is None:
             raise ValueError("jit: these arguments are not run from compiled code (a "
                              "custom_vjp called directly, or too many variants)")
         return selected[0].source
 
 
-_NUMBER_TYPES = {float, int}
+_FLOATS = {float}
 
 
-def _all_numeric(leaves: list) -> bool:
-    """Numbers, NumPy scalars and numeric arrays: what compiled code takes as inputs."""
+def _as_inputs(leaves: list) -> list | None:
+    """The leaves as compiled code takes them, or None if it cannot (run eagerly).
+
+    A trace sees every number as a float (an int or a NumPy scalar is traced as a
+    float), so compiled code gets floats too: ``x // 2`` or ``x * y`` on ints must
+    give what the traced code gave, a float, and never Python's exact int
+    arithmetic or NumPy's scalar rules. Numeric arrays pass as they are.
+    """
+    if set(map(type, leaves)) <= _FLOATS:
+        return leaves
     np = sys.modules.get("numpy")
-    if np is None:
-        return False
+    inputs = []
     for leaf in leaves:
         t = type(leaf)
-        if t is float or t is int:
-            continue
-        if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind not in "fiub":
-            return False
-    return True
+        if t is float:
+            inputs.append(leaf)
+        elif t is int:
+            inputs.append(float(leaf))
+        elif np is not None and t is np.ndarray and leaf.dtype.kind in "fiub":
+            inputs.append(leaf)
+        elif np is not None and isinstance(leaf, np.generic) and leaf.dtype.kind in "fiu":
+            inputs.append(float(leaf))
+        else:
+            return None
+    return inputs
 
 
 _REPLAY_FAILURES = (_GuardFailed, ValueError, ZeroDivisionError, OverflowError)
@@ -422,10 +912,10 @@ def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Jitt
     (6.0, -1.0)
     >>> print(fast.source(3.0), end="")
     def compiled(inputs):
-        (v0,) = inputs
-        if not (v0 > 0.0): raise _GuardFailed
-        v2 = v0 + v0
-        return v2
+        (r0,) = inputs
+        if not (r0 > 0.0): raise _GuardFailed
+        r1 = r0 + r0  # %2
+        return r1
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(n, int) and n >= 0 for n in nums):
