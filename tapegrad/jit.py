@@ -1,18 +1,35 @@
 """jit: record a function once, turn its tape into straight-line Python, replay it fast.
 
 ``jit(f)`` traces ``f`` on its first call and writes the tape out as Python
-source: one assignment per record, in tape order, compiled with ``compile()``.
-Later calls with the same argument structure run that code on plain floats,
-with no tracing at all. ``jit(grad(f))`` and ``jit(value_and_grad(f))`` work
-because differentiating inside a trace records the reverse sweep on the outer
-tape, so the generated code holds the forward pass and the reverse sweep.
+source, in tape order, compiled with ``compile()``. Later calls with the same
+argument structure run that code on plain floats, with no tracing at all.
+``jit(grad(f))`` and ``jit(value_and_grad(f))`` work because differentiating
+inside a trace records the reverse sweep on the outer tape, so the generated
+code holds the forward pass and the reverse sweep.
 
-Guards. Python control flow on traced values (``if x > 0``, ``max``, ``abs``,
-``relu``'s kink) is decided once, at trace time. Every such comparison is
-recorded as a guard, and the generated code checks each guard where it was
-taken. When a guard fails (a branch would go the other way) the call is traced
-again and the new variant cached beside the old one, instead of returning a
-wrong answer.
+How the code is written (:func:`_plan`, :func:`write_pieces`). Records no output
+depends on are left out. A value lives in a register (``r0``, ``r1``, ...) that
+is handed to the next value once nothing reads it any more, so only live values
+are held: a few hundred for an MLP whose tape has tens of thousands of records.
+A record read once is written inside its reader's expression; a long sum or dot
+is written a hundred terms a line and, when its terms are ready early (a
+weight's gradient gets one per sample), added as they come. None of this changes
+a float operation or the order of the additions: the results are eager code's.
+A long tape becomes several functions of bounded size, so that ``compile()``
+(whose memory grows with the function it is given) never sees a huge one. Each
+line names the record it computes (``# %12``).
+
+Guards. Python control flow on traced values (``if x > 0``, ``max``) is decided
+once, at trace time. Every such comparison is recorded as a guard, and the
+generated code checks each guard where it was taken. When a guard fails (a
+branch would go the other way) the call is traced again and the new variant
+cached beside the old one, instead of returning a wrong answer. Kinks inside
+primitives (``relu``, ``abs``) are records, not guards: a relu network compiles
+once.
+
+Baked-in values. As in JAX, what ``f`` reads from outside its arguments (a
+closed-over variable, a global, a data set) is read once, while tracing, and
+compiled in as a constant. Pass what changes as an argument.
 
 Safety. Only numbers from the tape reach the generated source, written with
 ``repr`` of a float; user labels appear only in comments, stripped to safe
@@ -421,8 +438,9 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
                 fused[k] = 1
                 size[k] = total
                 pending[k] = mine
-            elif not (k in early and len(mine) == 1 and not _activation(tape, k)):
-                add(k, mine, len(mine) + total)  # (a running sum may be complete already)
+            elif not (k in early and early[k] == _term_count(tape, k)
+                      and not _activation(tape, k)):  # (a running sum may be complete)
+                add(k, mine, len(mine) + total)
         for m in after.get(k, ()):
             c, first, end = chunks[m]
             mine = [j for term in _term_reads(tape, c, first, end) for j in term]
@@ -899,12 +917,25 @@ def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Jitt
     """Compile ``f`` from its tape into straight-line Python; re-trace when a guard fails.
 
     Works on any function of pytrees of numbers, including ``grad(f)`` and
-    ``value_and_grad(f)``. Called inside another transform, with non-numeric
-    leaves or with keyword arguments, it simply runs ``f``.
+    ``value_and_grad(f)``. Ints and NumPy scalars are traced, and computed, as
+    floats. Called inside another transform, with non-numeric leaves or with
+    keyword arguments, it simply runs ``f``.
 
     ``static_argnums`` (as in JAX) names positional arguments that are passed to
     ``f`` as plain Python values and are part of the cache key: counts, sizes,
     flags, anything used as ``range(n)`` or an index. Each new value traces anew.
+
+    Values ``f`` closes over, and globals, are read once, at trace time, and baked
+    into the compiled code (as in JAX). Pass them as arguments to have them read on
+    every call:
+
+    >>> scale = 2.0
+    >>> baked = jit(lambda x: x * scale)
+    >>> baked(1.0), jit(lambda x, s: x * s)(1.0, scale)
+    (2.0, 2.0)
+    >>> scale = 3.0
+    >>> baked(1.0)  # still 2.0: scale was read when baked was traced
+    2.0
 
     >>> import tapegrad as tg
     >>> fast = jit(tg.grad(lambda x: x * x if x > 0 else -x))

@@ -110,7 +110,7 @@ def run(program: tuple, *xs: float) -> tuple:
         elif op == "neg":
             v = -a
         elif op == "sum":
-            v = tg.sum([values[i] for i in operands])
+            v = tg.sum([values[i] for i in operands] + [c])
         elif op == "dot":
             v = tg.dot([values[i] for i in operands], [c + i for i in range(len(operands))])
         elif op == "scaled":
@@ -157,6 +157,21 @@ def test_a_sum_of_3000_floats_compiles_and_adds_left_to_right():
     lines = fast.source(values).splitlines()
     assert len(lines) > 3000 // jit_module.MAX_TERMS
     assert max(line.count(" + ") for line in lines) <= jit_module.MAX_TERMS
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: tg.sum([x] * 100 + [1.5]),
+    lambda x: tg.sum([x * float(i) for i in range(250)] + [1.5]),
+    lambda x: tg.dot([x] * 120, [0.5] * 120) + 1.0,
+    lambda x: tg.sum([tg.tanh(x * float(i)) for i in range(40)] + [x] * 100 + [2.5]),
+], ids=["same-operand", "spread", "dot", "mixed"])
+def test_running_sums_keep_every_term(f):
+    """A long sum added as its terms become ready, a chunk at a time, still adds every term,
+    the constant last (a sum whose last term is a constant once lost it)."""
+    fast = tg.jit(f)
+    for x in (2.0, -0.5):
+        assert fast(x) == f(x)
+    assert tg.jit(tg.grad(f))(0.7) == pytest.approx(tg.grad(f)(0.7), rel=1e-12)
 
 
 def test_an_adjoint_with_thousands_of_terms_compiles():
