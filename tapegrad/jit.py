@@ -382,7 +382,7 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
         if not live[j]:
             live[j] = 1
             if ops[j] != LEAF:
-                if _fusable_code(ops[j]) == "terms":
+                if ops[j] == SUM or OPS[ops[j]].kind == "dot":
                     sums.append(j)
                 for i in _reads(tape, j):
                     reader[i] = j if reader[i] == -1 else -2
@@ -398,7 +398,7 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
     early, chunks, bounds = plan.early, plan.chunks, plan.bounds
     size = bytearray(n)
     pending: dict[int, list[int]] = {}  # a fused record: what it reads, for its statement
-    ieee = tape.ieee
+    ieee = tape.ieee  # an IEEE template may not use its operands ("_INF"): never fused
     state = [0, 0]  # the number of the last statement, the weight of the current piece
 
     def add(root: int, mine: list[int], weight: int) -> None:
@@ -413,10 +413,13 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
         for j in mine:
             last[j] = t
 
+    verdicts = [_fusable_code(code) for code in range(len(OPS))]
+    marks = set(guards_at) | set(after)  # positions with guards or chunks to write
     for k in range(-1, n + 1):
-        for g in guards_at.get(k, ()):
-            mine = [j for j in tape.guards[g].inputs if j >= 0]
-            add(-1 - g, mine, len(mine) + 1)
+        if k in marks:
+            for g in guards_at.get(k, ()):
+                mine = [j for j in tape.guards[g].inputs if j >= 0]
+                add(-1 - g, mine, len(mine) + 1)
         if 0 <= k < n and live[k] and ops[k] != LEAF:
             mine = []
             total = 1
@@ -432,19 +435,21 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
                 else:
                     mine.append(j)
             c = reader[k]
-            if (c >= 0 and total <= MAX_FUSED and c not in early and k not in early
-                    and _fusable(tape, k, ops[k], True, ieee)
-                    and _fusable(tape, c, ops[c], False, ieee)):
+            if (c >= 0 and total <= MAX_FUSED and verdicts[ops[c]] != "no"
+                    and verdicts[ops[k]] != "no" and k not in ieee and c not in ieee
+                    and c not in early and k not in early
+                    and (verdicts[ops[k]] == "expression" or _term_count(tape, k) <= 4)):
                 fused[k] = 1
                 size[k] = total
                 pending[k] = mine
             elif not (k in early and early[k] == _term_count(tape, k)
                       and not _activation(tape, k)):  # (a running sum may be complete)
                 add(k, mine, len(mine) + total)
-        for m in after.get(k, ()):
-            c, first, end = chunks[m]
-            mine = [j for term in _term_reads(tape, c, first, end) for j in term]
-            add(n + m, mine + [c] if first else mine, len(mine) + end - first)
+        if k in marks:
+            for m in after.get(k, ()):
+                c, first, end = chunks[m]
+                mine = [j for term in _term_reads(tape, c, first, end) for j in term]
+                add(n + m, mine + [c] if first else mine, len(mine) + end - first)
     assert not pending, "a fused record was never written"
     for j in outputs:
         if type(j) is int and j >= 0:
@@ -480,17 +485,6 @@ def _activation(tape: Tape, k: int) -> int:
     return 0 if OPS[tape.ops[k]].code == SUM else tape.nary[-2 - tape.a0[k]][6]
 
 
-def _fusable(tape: Tape, k: int, code: int, producer: bool, ieee: frozenset) -> bool:
-    """Whether record k can be written inside its reader (``producer``) or hold a
-    record written inside it: an expression that evaluates each operand exactly once."""
-    verdict = _FUSABLE_CODES.get(code) or _fusable_code(code)
-    if verdict == "no" or k in ieee:  # an IEEE template may not use its operands ("_INF")
-        return False
-    if producer and verdict == "terms":
-        return _term_count(tape, k) <= 4  # a short sum or dot only
-    return True
-
-
 def _fusable_code(code: int) -> str:
     """How records of this operation code can be fused: "terms" (a sum or dot),
     "expression" (a template using each operand once) or "no"."""
@@ -498,7 +492,9 @@ def _fusable_code(code: int) -> str:
     if verdict is not None:
         return verdict
     info = OPS[code]
-    if info.code == SUM or info.kind == "dot":
+    if info is None:  # a leaf
+        verdict = "no"
+    elif info.code == SUM or info.kind == "dot":
         verdict = "terms"
     elif info.kind not in ("unary", "tt", "tc", "ct", "nodiff"):
         verdict = "no"
@@ -566,119 +562,18 @@ def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
     """
     env = {} if env is None else env
     plan = _plan(tape, outputs, PIECE_WEIGHT if piece_weight is None else piece_weight)
-    statements, starts, reads, last, fused = (plan.statements, plan.starts, plan.reads,
-                                              plan.last, plan.fused)
-    total = len(statements) + 2  # the inputs, the statements, the return
+    writer = _Writer(tape, plan, env)
+    total = writer.total
     bounds = plan.bounds + [total]
     pieces = len(plan.bounds)
-    end = total
-    n = len(tape)
-    reg = array("i", [0]) * n  # the register holding a value, plus one (0: none)
-    slot = array("i", [0]) * n  # its place in S, plus one (0: none)
-    here = array("i", [-1]) * n  # the last statement of this piece reading it
-    free_registers: list[int] = []
-    free_slots: list[int] = []
-    count = {"registers": 0, "slots": 0}
-    guards = tape.guards
-
-    def name(j: int) -> str:
-        if fused[j]:
-            text = _text(tape, j, name, env)
-            return text if _atomic(tape, j) else f"({text})"
-        r = reg[j]
-        return _REGISTERS[r - 1] if r else f"S[{slot[j] - 1}]"
-
-    def new_register(j: int) -> str:
-        if free_registers:
-            r = free_registers.pop()
-        else:
-            r = count["registers"]
-            count["registers"] += 1
-        reg[j] = r + 1
-        return _register_name(r)
-
-    def define(j: int, t: int) -> tuple[str, str]:
-        """Where statement t puts a new value j: (assignment target, name to read it by)."""
-        target = ""
-        if last[j] >= end:  # read in a later piece: a slot in S
-            if free_slots:
-                s = free_slots.pop()
-            else:
-                s = count["slots"]
-                count["slots"] += 1
-            slot[j] = s + 1
-            target = f"S[{s}]"
-        if here[j] > t or not target:  # read again in this piece: a register too
-            r = new_register(j)
-            return (f"{r} = {target}" if target else r), r
-        return target, target
-
-    def redefine(j: int, t: int) -> tuple[str, str]:
-        """Where statement t puts the next value of running sum j, and its last name."""
-        acc = name(j)
-        targets = [_REGISTERS[reg[j] - 1]] if reg[j] else []
-        if slot[j] and last[j] >= end:
-            targets.append(f"S[{slot[j] - 1}]")
-        return " = ".join(targets), acc
-
-    def release(j: int, t: int) -> None:
-        if reg[j] and here[j] == t:
-            free_registers.append(reg[j] - 1)
-            reg[j] = 0
-        if slot[j] and last[j] == t:
-            free_slots.append(slot[j] - 1)
-            slot[j] = 0
-
     for piece in range(pieces):
-        first, end = bounds[piece], bounds[piece + 1]
-        for t in range(max(first, 1), min(end, total - 1)):
-            for j in reads[starts[t - 1]:starts[t]]:
-                here[j] = t
-        if end == total:
-            for j in outputs:
-                if type(j) is int and j >= 0:
-                    here[j] = total - 1
-        if pieces == 1:
-            lines = ["def compiled(inputs):"]
-        else:
-            lines = [f"def _piece{piece}(inputs, S):" if piece == 0 else f"def _piece{piece}(S):"]
-        free_registers.clear()
-        count["registers"] = 0
-        if first == 0:
-            targets = [define(i, 0) if last[i] >= 0 else ("_", "_") for i in inputs]
-            if targets:
-                # an input kept in a register and in S is unpacked into the register
-                lines.append("    (" + "".join(alias + ", " for _, alias in targets).rstrip(" ")
-                             + ") = inputs")
-                lines += [f"    {target[len(alias) + 3:]} = {alias}"  # "r = S[s]": S[s] = r
-                          for target, alias in targets if target != alias]
-        for t in range(max(first, 1), min(end, total - 1)):
-            e = statements[t - 1]
-            mine = reads[starts[t - 1]:starts[t]]
-            for j in mine:  # a value from an earlier piece, read more than once here
-                if slot[j] and not reg[j] and here[j] > t:
-                    lines.append(f"    {new_register(j)} = S[{slot[j] - 1}]")
-            if e < 0:
-                body = _guard_lines(guards[-1 - e], name)
-            elif e >= n:  # a chunk of a running sum
-                c, start, stop = plan.chunks[e - n]
-                terms, _ = _terms(tape, c, name, start, stop)
-                target, acc = redefine(c, t) if start else define(c, t)
-                body = _sum_lines(target, acc, terms, "", continuing=start > 0)
-                body[-1] += f"  # %{c} +"
-            elif e in plan.early:  # the rest of a running sum
-                terms, activation = _terms(tape, e, name, plan.early[e])
-                target, acc = redefine(e, t)
-                body = _sum_lines(target, acc, terms, activation, continuing=True)
-                body[-1] += _comment(e, tape.names.get(e))
-            else:
-                body = _statement(tape, e, name, define, t, env)
-                body[-1] += _comment(e, tape.names.get(e))
-            lines += ["    " + line for line in body]
-            for j in mine:
-                release(j, t)
-        if end == total:
-            outs = [name(j) if type(j) is int and j >= 0 else _output_constant(j, env)
+        lines = writer.begin(piece, bounds[piece], bounds[piece + 1], pieces, outputs)
+        if bounds[piece] == 0:
+            lines += writer.unpack(inputs)
+        for t in range(max(bounds[piece], 1), min(bounds[piece + 1], total - 1)):
+            lines += writer.statement(t)
+        if bounds[piece + 1] == total:
+            outs = [writer.name(j) if type(j) is int and j >= 0 else _output_constant(j, env)
                     for j in outputs]
             lines.append("    return " + (result(outs) if result is not None else
                                           "(" + "".join(o + ", " for o in outs) + ")"))
@@ -686,11 +581,136 @@ def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
     if pieces > 1:
         yield "\n".join([
             "def compiled(inputs):",
-            f"    S = [None] * {count['slots']}",
+            f"    S = [None] * {writer.slots}",
             "    _piece0(inputs, S)",
             *[f"    _piece{p}(S)" for p in range(1, pieces - 1)],
             f"    return _piece{pieces - 1}(S)",
         ]) + "\n"
+
+
+class _Writer:
+    """Writes the statements of a plan, keeping track of where each value lives.
+
+    A value lives in a register of the current piece (``reg``), in the list S
+    shared by the pieces (``slot``), or both. (A class rather than closures, so that
+    no reference cycle keeps the tape alive once the code is written.)
+    """
+
+    def __init__(self, tape: Tape, plan: _Plan, env: dict) -> None:
+        n = len(tape)
+        self.tape, self.plan, self.env, self.n = tape, plan, env, n
+        self.total = len(plan.statements) + 2  # the inputs, the statements, the return
+        self.reg = array("i", [0]) * n  # the register holding a value, plus one (0: none)
+        self.slot = array("i", [0]) * n  # its place in S, plus one (0: none)
+        self.here = array("i", [-1]) * n  # the last statement of this piece reading it
+        self.free_registers: list[int] = []
+        self.free_slots: list[int] = []
+        self.registers = 0  # registers used in this piece
+        self.slots = 0  # places used in S
+        self.end = self.total  # the first statement after this piece
+
+    def begin(self, piece: int, first: int, end: int, pieces: int, outputs: list) -> list[str]:
+        """Start a piece: note what it reads last where, and write its header."""
+        plan, here = self.plan, self.here
+        for t in range(max(first, 1), min(end, self.total - 1)):
+            for j in plan.reads[plan.starts[t - 1]:plan.starts[t]]:
+                here[j] = t
+        if end == self.total:
+            for j in outputs:
+                if type(j) is int and j >= 0:
+                    here[j] = self.total - 1
+        self.end = end
+        self.free_registers.clear()
+        self.registers = 0
+        if pieces == 1:
+            return ["def compiled(inputs):"]
+        return [f"def _piece{piece}(inputs, S):" if piece == 0 else f"def _piece{piece}(S):"]
+
+    def unpack(self, inputs: list[int]) -> list[str]:
+        """The line taking the inputs apart (and storing those a later piece reads)."""
+        targets = [self.define(i, 0) if self.plan.last[i] >= 0 else ("_", "_") for i in inputs]
+        if not targets:
+            return []
+        # an input kept in a register and in S is unpacked into the register
+        lines = ["    (" + "".join(alias + ", " for _, alias in targets).rstrip(" ") + ") = inputs"]
+        return lines + [f"    {target[len(alias) + 3:]} = {alias}"  # "r = S[s]": S[s] = r
+                        for target, alias in targets if target != alias]
+
+    def statement(self, t: int) -> list[str]:
+        """The lines of statement t, then the registers it was the last to read are free."""
+        plan, tape, reg, slot, here = self.plan, self.tape, self.reg, self.slot, self.here
+        e = plan.statements[t - 1]
+        mine = plan.reads[plan.starts[t - 1]:plan.starts[t]]
+        lines = []
+        for j in mine:  # a value from an earlier piece, read more than once here
+            if slot[j] and not reg[j] and here[j] > t:
+                lines.append(f"    {self.new_register(j)} = S[{slot[j] - 1}]")
+        if e < 0:
+            body = _guard_lines(tape.guards[-1 - e], self.name)
+        elif e >= self.n:  # a chunk of a running sum
+            c, start, stop = plan.chunks[e - self.n]
+            terms, _ = _terms(tape, c, self.name, start, stop)
+            target, acc = self.redefine(c) if start else self.define(c, t)
+            body = _sum_lines(target, acc, terms, "", continuing=start > 0)
+            body[-1] += f"  # %{c} +"
+        elif e in plan.early:  # the rest of a running sum
+            terms, activation = _terms(tape, e, self.name, plan.early[e])
+            target, acc = self.redefine(e)
+            body = _sum_lines(target, acc, terms, activation, continuing=True)
+            body[-1] += _comment(e, tape.names.get(e))
+        else:
+            body = _statement(tape, e, self.name, self.define, t, self.env)
+            body[-1] += _comment(e, tape.names.get(e))
+        lines += ["    " + line for line in body]
+        for j in mine:
+            if reg[j] and here[j] == t:
+                self.free_registers.append(reg[j] - 1)
+                reg[j] = 0
+            if slot[j] and plan.last[j] == t:
+                self.free_slots.append(slot[j] - 1)
+                slot[j] = 0
+        return lines
+
+    def name(self, j: int) -> str:
+        """How the code reads value j: a register, a place in S, or (fused) its expression."""
+        if self.plan.fused[j]:
+            text = _text(self.tape, j, self.name, self.env)
+            return text if _atomic(self.tape, j) else f"({text})"
+        r = self.reg[j]
+        return _REGISTERS[r - 1] if r else f"S[{self.slot[j] - 1}]"
+
+    def new_register(self, j: int) -> str:
+        if self.free_registers:
+            r = self.free_registers.pop()
+        else:
+            r = self.registers
+            self.registers += 1
+        self.reg[j] = r + 1
+        return _register_name(r)
+
+    def define(self, j: int, t: int) -> tuple[str, str]:
+        """Where statement t puts a new value j: (assignment target, name to read it by)."""
+        target = ""
+        if self.plan.last[j] >= self.end:  # read in a later piece: a place in S
+            if self.free_slots:
+                s = self.free_slots.pop()
+            else:
+                s = self.slots
+                self.slots += 1
+            self.slot[j] = s + 1
+            target = f"S[{s}]"
+        if self.here[j] > t or not target:  # read again in this piece: a register too
+            r = self.new_register(j)
+            return (f"{r} = {target}" if target else r), r
+        return target, target
+
+    def redefine(self, j: int) -> tuple[str, str]:
+        """Where the next value of running sum j goes, and the name of its last one."""
+        acc = self.name(j)
+        targets = [_REGISTERS[self.reg[j] - 1]] if self.reg[j] else []
+        if self.slot[j] and self.plan.last[j] >= self.end:
+            targets.append(f"S[{self.slot[j] - 1}]")
+        return " = ".join(targets), acc
 
 
 def _statement(tape: Tape, k: int, name: Callable[[int], str],

@@ -276,3 +276,22 @@ def test_a_100000_record_tape_works_under_jit():
     fast = tg.jit(lambda y: chain(y, steps))
     assert fast(0.3) == chain(0.3, steps)
     assert fast(0.9) == chain(0.9, steps)
+
+
+def test_the_tape_is_freed_as_soon_as_its_code_is_compiled():
+    """Nothing the code writer builds keeps the trace's tape alive in a reference cycle
+    (a tape of 10^6 records would otherwise wait for the cyclic garbage collector)."""
+    import gc
+
+    from tapegrad.tape import Tape
+
+    fast = tg.jit(tg.grad(lambda y: chain(y, 200)))
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        assert fast(0.3) == tg.grad(lambda y: chain(y, 200))(0.3)
+        assert not [o for o in gc.get_objects() if isinstance(o, Tape)]
+    finally:
+        if was:
+            gc.enable()
