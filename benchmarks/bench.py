@@ -330,6 +330,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats, chains to 10^4 only")
     parser.add_argument("--arrays", action="store_true", help="the array workloads only")
+    parser.add_argument("--models", action="store_true",
+                        help="the scalar MLP workloads only (no chains, memory or arrays)")
     args = parser.parse_args()
     if args.arrays:
         table, notes = arrays.rows(args.quick)
@@ -352,6 +354,10 @@ def main() -> None:
     moons_params = nn.init_mlp(2, [16, 16, 1], seed=1)
     rows += model_rows("moons MLP 2-16-16-1", moons_params, [list(p) for p in X],
                        [float(v) for v in y], None, "mse", repeats)
+    if args.models:
+        print()
+        print_table(rows)
+        return
     micrograd_failed = False
     for steps in (10**3, 10**4) + (() if args.quick else (10**5, 10**6)):
         rows += chain_rows(steps, repeats if steps < 10**5 else 3, micrograd_failed)
@@ -359,8 +365,9 @@ def main() -> None:
     print()
     print_table(rows)
     print()
-    print("Memory on the chain at 10^5 steps (4 x 10^5 operations), tracemalloc:")
-    for row in memory_rows(10**4 if args.quick else 10**5):
+    steps = 10**4 if args.quick else 10**5
+    print(f"Memory on the chain at {steps} steps ({4 * steps} operations), tracemalloc:")
+    for row in memory_rows(steps):
         print(f"  {row['system']:<56} {row['bytes']:8.1f} bytes per operation  "
               f"{row.get('note', '')}")
     print()
