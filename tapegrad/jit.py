@@ -513,12 +513,22 @@ _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
 def _atomic(tape: Tape, k: int) -> bool:
     """Whether the expression of record k is a call (it needs no parentheses)."""
-    info = OPS[tape.ops[k]]
-    if info.code == SUM:
-        return False
-    if info.kind == "dot":
+    code = tape.ops[k]
+    atomic = _ATOMIC.get(code)
+    if atomic is None:
+        info = OPS[code]
+        if info.code == SUM:
+            atomic = _ATOMIC[code] = False
+        elif info.kind == "dot":
+            atomic = _ATOMIC[code] = "activation"
+        else:
+            atomic = _ATOMIC[code] = _CALL.fullmatch(info.primitive.on_floats) is not None
+    if atomic == "activation":  # a dot is a call when an activation is fused into it
         return bool(_activation(tape, k))
-    return _CALL.fullmatch(info.primitive.on_floats) is not None
+    return bool(atomic)
+
+
+_ATOMIC: dict[int, Any] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -598,7 +608,7 @@ class _Writer:
 
     def __init__(self, tape: Tape, plan: _Plan, env: dict) -> None:
         n = len(tape)
-        self.tape, self.plan, self.env, self.n = tape, plan, env, n
+        self.tape, self.plan, self.env, self.n, self.fused = tape, plan, env, n, plan.fused
         self.total = len(plan.statements) + 2  # the inputs, the statements, the return
         self.reg = array("i", [0]) * n  # the register holding a value, plus one (0: none)
         self.slot = array("i", [0]) * n  # its place in S, plus one (0: none)
@@ -673,7 +683,7 @@ class _Writer:
 
     def name(self, j: int) -> str:
         """How the code reads value j: a register, a place in S, or (fused) its expression."""
-        if self.plan.fused[j]:
+        if self.fused[j]:
             text = _text(self.tape, j, self.name, self.env)
             return text if _atomic(self.tape, j) else f"({text})"
         r = self.reg[j]
