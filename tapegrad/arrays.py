@@ -667,13 +667,19 @@ _index_add: Callable[..., Any]
 
 
 def _unary(name: str, impl: Callable[..., Any], rule: Callable[[Any, Any, Any], Any],
-           source: str = "") -> Callable[..., Any]:
-    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``)."""
+           source: str | None = None) -> Callable[..., Any]:
+    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``).
+
+    ``jit`` writes it as ``source``; by default NumPy's function of the same name, and
+    with ``""`` a call of ``impl`` (for operations NumPy has no function for, as relu).
+    """
 
     def vjp(g: Any, out: Any, x: Any, *, needs: tuple) -> tuple:
         return (rule(g, out, x),)
 
-    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source or f"_np.{name}({{0}})"))
+    if source is None:
+        source = f"_np.{name}({{0}})"
+    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source))
 
 
 negative = _unary("negative", np.negative, lambda g, out, x: -g, "-{0}")
