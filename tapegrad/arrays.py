@@ -1186,7 +1186,7 @@ def _astype_vjp(g: Any, out: Any, x: Any, *, needs: tuple, dtype: Any) -> tuple:
 
 _astype = register(ArrayPrimitive(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype), _astype_vjp, LINEAR,
-    "_np.asarray({0}).astype(_np.{dtype})"))
+    "_np.asarray({0}).astype({dtype})"))
 
 
 def reshape(x: Any, shape: Any) -> Any:
