@@ -95,8 +95,17 @@ def _is_array(x: Any) -> bool:
 
 
 def _value(x: Any) -> Any:
-    """The NumPy value inside a traced array (or ``x`` itself): for reading, not deriving."""
+    """The NumPy value inside a traced array (or ``x`` itself), for checks only.
+
+    Never for results: under ``jit`` the value is the one of the call that was
+    traced, so a result computed from it would be replayed for every later call.
+    """
     return primal(x) if type(x) in TRACER_TYPES else x
+
+
+def _plain(x: Any) -> Any:
+    """A float from a NumPy result; a traced result stays traced (jit recomputes it)."""
+    return x if type(x) in TRACER_TYPES else float(x)
 
 
 # ---------------------------------------------------------------------------
@@ -309,12 +318,13 @@ def _pair(name: str, predictions: Sequence, targets: Sequence) -> int:
 
 
 def _batch(name: str, predictions: Any, targets: Any, what: str = "targets") -> Any:
-    """The targets as a NumPy array of the predictions' shape, or a clear error.
+    """The targets as an array (traced ones stay traced) of the predictions' shape.
 
     The shapes must be equal: broadcasting (n, 1) predictions against (n,)
     targets would silently compare every prediction with every target.
     """
-    targets = _np().asarray(_value(targets))
+    if not _is_array(targets):
+        targets = _np().asarray(targets)
     shape, target_shape = tuple(predictions.shape), tuple(targets.shape)
     if shape != target_shape:
         hint = ""
@@ -322,23 +332,25 @@ def _batch(name: str, predictions: Any, targets: Any, what: str = "targets") -> 
             hint = "; for a one-output MLP take its column: predictions[:, 0]"
         raise ValueError(f"{name}: predictions of shape {shape} but {what} of shape "
                          f"{target_shape}; they must have the same shape{hint}")
-    if targets.size == 0:
+    if math.prod(shape) == 0:
         raise ValueError(f"{name}: no predictions; the loss of an empty batch is undefined")
     return targets
 
 
 def _check_labels(name: str, labels: Any, allowed: tuple[int, int], words: str) -> None:
-    bad = ~((labels == allowed[0]) | (labels == allowed[1]))
+    # The values are read for the check only (under jit it runs when the call is traced).
+    values = _np().asarray(_value(labels))
+    bad = ~((values == allowed[0]) | (values == allowed[1]))
     if bad.any():
         index = tuple(int(i) for i in _np().argwhere(bad)[0])
-        raise ValueError(f"{name}: labels must be {words}, got {labels[index].item()!r} at index "
+        raise ValueError(f"{name}: labels must be {words}, got {values[index].item()!r} at index "
                          f"{index[0] if len(index) == 1 else index}")
 
 
 def _in_dtype_of(labels: Any, predictions: Any) -> Any:
     """Labels or targets in the predictions' float type, so float32 losses stay float32."""
     dtype = _np().dtype(predictions.dtype)
-    return labels.astype(dtype if dtype.kind == "f" else "float64")
+    return _tnp().astype(labels, dtype if dtype.kind == "f" else "float64")
 
 
 def sum_squared_error(predictions: Sequence[Any], targets: Sequence[Any]) -> Any:
@@ -482,7 +494,8 @@ def softmax_cross_entropy(logits: Sequence[Sequence[Any]], labels: Sequence[int]
 def _class_labels(name: str, logits: Any, labels: Any) -> Any:
     """Integer labels, one per row of ``(n, classes)`` logits, each a valid class."""
     np = _np()
-    labels = np.asarray(_value(labels))
+    if not _is_array(labels):
+        labels = np.asarray(labels)
     if len(logits.shape) != 2:
         raise ValueError(f"{name}: logits must have shape (n, classes), got "
                          f"{tuple(logits.shape)}")
@@ -490,15 +503,16 @@ def _class_labels(name: str, logits: Any, labels: Any) -> Any:
         raise TypeError(f"{name}: labels must be ints (class numbers), got an array of "
                         f"{labels.dtype}; convert them with labels.astype(int)")
     n, classes = logits.shape
-    if labels.shape != (n,):
-        raise ValueError(f"{name}: {n} rows of logits but labels of shape {labels.shape}; "
-                         "pass one label per row")
+    if tuple(labels.shape) != (n,):
+        raise ValueError(f"{name}: {n} rows of logits but labels of shape "
+                         f"{tuple(labels.shape)}; pass one label per row")
     if n == 0:
         raise ValueError(f"{name}: no predictions; the loss of an empty batch is undefined")
-    outside = (labels < 0) | (labels >= classes)
+    values = np.asarray(_value(labels))  # for the check only, as in _check_labels
+    outside = (values < 0) | (values >= classes)
     if outside.any():
         i = int(np.argmax(outside))
-        raise ValueError(f"{name}: label {labels[i]} at index {i} is out of range for rows "
+        raise ValueError(f"{name}: label {values[i]} at index {i} is out of range for rows "
                          f"of {classes} logits")
     return labels
 
@@ -506,7 +520,8 @@ def _class_labels(name: str, logits: Any, labels: Any) -> Any:
 def _softmax_cross_entropy_arrays(logits: Any, labels: Any) -> Any:
     labels = _class_labels("softmax_cross_entropy", logits, labels)
     tnp = _tnp()
-    picked = logits[_np().arange(len(labels)), labels]  # each row's logit at its label
+    # Each row's logit at its label; traced labels stay operands, so jit reads each call's.
+    picked = logits[_np().arange(len(labels)), labels]
     return tnp.mean(tnp.logsumexp(logits, axis=1) - picked)
 
 
@@ -534,15 +549,18 @@ def l2(params: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# Reading the outputs. These read values: on traced arrays they look at the
-# numbers inside (as comparisons on traced scalars do) and return plain results.
+# Reading the outputs. On arrays they are computed with tapegrad.numpy's
+# comparisons and argmax, which have no derivative: plain results for NumPy
+# arrays, traced 0-d results for traced arrays, so that jit recomputes them for
+# every call (return them as aux to read them).
 # ---------------------------------------------------------------------------
 
 
-def accuracy(scores: Sequence[Any], labels: Sequence[Any]) -> float:
+def accuracy(scores: Sequence[Any], labels: Sequence[Any]) -> Any:
     """The fraction of ±1 labels whose sign the scores get right (a score of 0 is wrong).
 
-    On arrays, ``scores`` and ``labels`` have one shape; a NaN score is wrong.
+    On arrays, ``scores`` and ``labels`` have one shape; a NaN score is wrong;
+    the result is a float, or a traced 0-d array for traced scores.
 
     >>> accuracy([0.3, -2.0, 0.1], [1, -1, -1])
     0.6666666666666666
@@ -551,11 +569,12 @@ def accuracy(scores: Sequence[Any], labels: Sequence[Any]) -> float:
     0.6666666666666666
     """
     if _is_array(scores):
-        np = _np()
+        tnp = _tnp()
         signs = _batch("accuracy", scores, labels, "labels")
-        values = np.asarray(_value(scores))
-        right = np.where(signs > 0, values > 0.0, (values < 0.0) & (signs < 0))
-        return float(np.mean(right))
+        values: Any = scores
+        right = tnp.logical_or(tnp.logical_and(signs > 0, values > 0.0),
+                               tnp.logical_and(signs < 0, values < 0.0))
+        return _plain(tnp.mean(tnp.astype(right, "float64")))
     n = _pair("accuracy", scores, labels)
     right = 0
     for s, y in zip(scores, labels):
@@ -568,7 +587,7 @@ def argmax(values: Sequence[Any]) -> Any:
     """The index of the largest value (the first one, on ties).
 
     For an array, along its last axis: an int for one row, an array of ints
-    (one per row) for a batch.
+    (one per row) for a batch; traced for a traced array.
 
     >>> argmax([0.1, 2.0, -1.0])
     1
@@ -577,13 +596,18 @@ def argmax(values: Sequence[Any]) -> Any:
     array([1, 0])
     """
     if _is_array(values):
-        indices = _np().argmax(_value(values), axis=-1)
-        return int(indices) if indices.ndim == 0 else indices
+        indices = _tnp().argmax(values, axis=-1)
+        if type(indices) in TRACER_TYPES or indices.ndim:
+            return indices
+        return int(indices)
     return max(range(len(values)), key=lambda i: values[i])
 
 
-def multiclass_accuracy(logits: Sequence[Sequence[Any]], labels: Sequence[int]) -> float:
+def multiclass_accuracy(logits: Sequence[Sequence[Any]], labels: Sequence[int]) -> Any:
     """The fraction of rows whose largest logit is at the row's label.
+
+    On arrays, a float, or a traced 0-d array for traced logits; a row holding a
+    NaN is wrong.
 
     >>> multiclass_accuracy([[0.1, 2.0], [3.0, 1.0]], [1, 1])
     0.5
@@ -592,12 +616,12 @@ def multiclass_accuracy(logits: Sequence[Sequence[Any]], labels: Sequence[int]) 
     0.5
     """
     if _is_array(logits):
-        np = _np()
+        tnp = _tnp()
         labels = _class_labels("multiclass_accuracy", logits, labels)
-        values = np.asarray(_value(logits))
-        # np.argmax takes a NaN for the largest value: a row with a NaN is never right.
-        right = (np.argmax(values, axis=-1) == labels) & ~np.isnan(values).any(axis=-1)
-        return float(np.mean(right))
+        # argmax takes a NaN for the largest value: a row with a NaN is never right.
+        has_nan = tnp.max(tnp.astype(tnp.isnan(logits), "float64"), axis=-1) > 0.0
+        right = tnp.logical_and(tnp.argmax(logits, axis=-1) == labels, tnp.logical_not(has_nan))
+        return _plain(tnp.mean(tnp.astype(right, "float64")))
     n = _pair("multiclass_accuracy", logits, labels)
     return sum(argmax(row) == label for row, label in zip(logits, labels)) / n
 
