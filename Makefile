@@ -23,6 +23,7 @@ $(VENV)/.bench: $(VENV)/bin/python pyproject.toml
 
 demo: $(VENV)/.examples
 	$(PY) examples/moons.py
+	$(PY) examples/digits.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q
