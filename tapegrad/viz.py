@@ -323,8 +323,11 @@ def draw_tape(tape: Tape, *, adjoints: Sequence | None = None, partials: bool = 
         if tape.ops[k] == 0:
             continue
         rec = tape[k]
-        for j, d in zip([j for j in rec.inputs if j is not None], rec.partials):
-            label = {"label": _html_text(fmt(d))} if partials else {}
+        # An array record keeps a rule instead of partials: its edges have no label.
+        stored = list(rec.partials)
+        for position, j in enumerate(j for j in rec.inputs if j is not None):
+            label = ({"label": _html_text(fmt(stored[position]))}
+                     if partials and position < len(stored) else {})
             dot.edge(f"r{j}", f"r{k}", **label)
     # The tape itself: an invisible chain that keeps the records in index order.
     for k in range(n - 1):

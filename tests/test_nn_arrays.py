@@ -392,3 +392,15 @@ def test_jit_uses_each_calls_targets(name, loss, predictions, targets):
         np.testing.assert_array_equal(grad, want_grad)
     assert tg.value_and_grad(loss)(predictions, other)[0] != tg.value_and_grad(loss)(
         predictions, targets)[0]
+
+
+def test_drawing_an_array_tape_shows_its_data_flow():
+    """Every input of every array record is an edge of the drawn tape (array records keep a
+    rule, not partials, and the picture once drew no edges for them at all)."""
+    params = nn.init_mlp(3, [4, 2], seed=0, arrays=True)
+    tape = tg.trace(lambda p: tnp.sum(nn.mlp(p, batch(5, 3))))(params)
+    source = tape.draw().source
+    edges = {line.strip() for line in source.splitlines() if "->" in line and "invis" not in line}
+    wanted = {f"r{j} -> r{k}" for k, record in enumerate(tape)
+              for j in record.inputs if j is not None}
+    assert wanted and edges == wanted
