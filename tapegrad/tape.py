@@ -669,7 +669,8 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
 
 
 def column_bytes(col: Any) -> int:
-    """Bytes held by one column, counting boxed floats in lists."""
+    """Bytes held by one column, counting boxed floats in lists and array values' data."""
     if isinstance(col, array):
         return sys.getsizeof(col)
-    return sys.getsizeof(col) + sum(sys.getsizeof(v) for v in col if type(v) is float)
+    return sys.getsizeof(col) + sum(sys.getsizeof(v) if type(v) is float else
+                                    getattr(v, "nbytes", 0) for v in col)

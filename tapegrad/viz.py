@@ -228,7 +228,9 @@ def format_reverse(tape: Tape, adjoints: Sequence | None = None) -> str:
     seed_text = ", ".join(f"adjoint of {tape.name(k)} = {fmt(adj[k])}" for k in seeds)
     lines = [
         f"reverse sweep, from the last record to the first (seed: {seed_text or 'given'});",
-        "each record adds adjoint * partial to the adjoint of each of its inputs",
+        "each record adds adjoint * partial to the adjoint of each of its inputs"
+        + ("; an array record's rule computes the vector-Jacobian product instead"
+           if tape.arrays else ""),
     ]
     width = min(36, max((len(tape.name(k)) + len(expression(tape, k)) + 3
                          for k in range(len(tape))), default=0))
