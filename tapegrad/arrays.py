@@ -763,7 +763,20 @@ def _binary_prim(name: str, impl: Callable[..., Any],
         return (_operand_cotangent(rule_x(g, out, x, y), x) if needs[0] else None,
                 _operand_cotangent(rule_y(g, out, x, y), y) if needs[1] else None)
 
-    return register(ArrayPrimitive(name, impl, vjp, jvp, source))
+    def checked(x: Any, y: Any) -> Any:
+        try:
+            return impl(x, y)
+        except ValueError:
+            sx, sy = shape_of(x), shape_of(y)
+            try:
+                np.broadcast_shapes(sx, sy)
+            except ValueError:
+                raise ValueError(f"tapegrad.numpy.{name}: shapes {sx} and {sy} do not "
+                                 "broadcast (each axis, counted from the end, must be equal "
+                                 "or 1)") from None
+            raise
+
+    return register(ArrayPrimitive(name, checked, vjp, jvp, source))
 
 
 def _sum_tangents(*terms: Any) -> Any:
