@@ -8,7 +8,8 @@ def neuron_gradient(x1, x2, w1, w2, b):
     o = math.tanh(x1 * w1 + x2 * w2 + b)
     do_dn = 1 - o * o  # the local derivative of tanh, at n
     # n = x1*w1 + x2*w2 + b: each partial of n is the other factor (or 1 for b)
-    return {"x1": do_dn * w1, "x2": do_dn * w2, "w1": do_dn * x1, "w2": do_dn * x2, "b": do_dn}
+    return {"x1": do_dn * w1, "x2": do_dn * w2, "w1": do_dn * x1, "w2": do_dn * x2,
+            "b": do_dn}
 
 # %% tags=["exercise-1.2"]
 def my_backward(root):
@@ -21,7 +22,7 @@ def my_backward(root):
         elif node not in seen:
             seen.add(node)
             stack.append((node, True))  # come back to it once its parents are in
-            stack.extend((parent, False) for parent in node._prev if parent not in seen)
+            stack.extend((p, False) for p in node._prev if p not in seen)
     for node in order:
         node.grad = 0.0
     root.grad = 1.0

@@ -23,9 +23,9 @@ def my_forward(tape, tangents):
     tangent = [0.0] * len(tape)
     for i, t in zip(tape.inputs, tangents):
         tangent[i] = t
-    for record in tape:  # in tape order: every input's tangent is ready before its users
+    for record in tape:  # tape order: an input's tangent is ready before its users
         traced_inputs = [i for i in record.inputs if i is not None]
         if traced_inputs:
-            tangent[record.index] = sum(partial * tangent[i]
-                                        for i, partial in zip(traced_inputs, record.partials))
+            pairs = zip(traced_inputs, record.partials)
+            tangent[record.index] = sum(partial * tangent[i] for i, partial in pairs)
     return tangent[tape.outputs[0]]

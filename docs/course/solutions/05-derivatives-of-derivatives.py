@@ -20,7 +20,7 @@ class TaggedDual:
         self.value, self.tangent, self.tag = value, tangent, tag
 
     def _parts(self, other, tag):
-        """(value, tangent) of other seen by the perturbation `tag`: other tags are constants."""
+        """(value, tangent) of other for perturbation `tag`; other tags are constants."""
         if isinstance(other, TaggedDual) and other.tag == tag:
             return other.value, other.tangent
         return other, 0.0
@@ -45,7 +45,8 @@ def tagged_derivative(f):
         tag = next(_tags)
         out = f(TaggedDual(x, 1.0, tag))
         # Only this call's perturbation counts; any other tag is a constant to it.
-        return out.tangent if isinstance(out, TaggedDual) and out.tag == tag else 0.0
+        mine = isinstance(out, TaggedDual) and out.tag == tag
+        return out.tangent if mine else 0.0
     return df
 
 # %% tags=["exercise-5.3"]

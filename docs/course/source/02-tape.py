@@ -27,7 +27,7 @@ def neuron(x1, x2, w1, w2, b):
     return tg.tanh(x1 * w1 + x2 * w2 + b)
 
 
-point = (2.0, 0.0, -3.0, 1.0, 6.8813735870195432)  # the seed's point, as in chapter 1
+point = (2.0, 0.0, -3.0, 1.0, 6.8813735870195432)  # the seed's point (chapter 1)
 tape = tg.trace(neuron, names=("x1", "x2", "w1", "w2", "b"))(*point)
 print(tape)
 
@@ -122,7 +122,8 @@ print(tape.format_reverse())
 # %%
 by_grad = tg.grad(neuron, argnums=(0, 1, 2, 3, 4))(*point)
 print(by_grad)
-assert all(math.isclose(a, adjoint[i], abs_tol=1e-15) for a, i in zip(by_grad, tape.inputs))
+assert all(math.isclose(g, adjoint[i], abs_tol=1e-15)
+           for g, i in zip(by_grad, tape.inputs))
 
 # %% [markdown]
 # ## Nothing to zero
@@ -150,8 +151,13 @@ print("sweep again with seed 2:", tape.backward({tape.outputs[0]: 2.0})[2])
 from tapegrad import nn
 
 layer = (((-3.0, 1.0), 6.8813735870195432),)  # one neuron: weights (w1, w2), bias b
-fused = tg.trace(lambda p: nn.mlp(p, (2.0, 0.0), activation=tg.tanh,
-                                  final_activation=tg.tanh)[0], names=("w1", "w2", "b"))((layer,))
+
+
+def one_neuron(params):
+    return nn.mlp(params, (2.0, 0.0), activation=tg.tanh, final_activation=tg.tanh)[0]
+
+
+fused = tg.trace(one_neuron, names=("w1", "w2", "b"))((layer,))
 print(fused)
 print(fused[-1])
 
@@ -192,7 +198,7 @@ def check(name, test):
         print(f"{name}: not done yet")
     except AssertionError as error:
         print(f"{name}: not right yet: {error}")
-    except Exception as error:  # noqa: BLE001 - a teaching aid shows the learner's error
+    except Exception as error:  # show the learner's own error, whatever it is
         print(f"{name}: your code raised {type(error).__name__}: {error}")
     else:
         print(f"{name}: correct")
@@ -280,7 +286,8 @@ def my_forward(tape, tangents):
 
 # %%
 def test_2_3():
-    for tangents in [(1.0, 0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0, 0.0), (0.3, -1.0, 2.0, 0.5, 1.0)]:
+    for tangents in [(1.0, 0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0, 0.0),
+                     (0.3, -1.0, 2.0, 0.5, 1.0)]:
         mine = my_forward(tape, tangents)
         _, expected = tg.jvp(neuron, point, tangents)
         assert math.isclose(mine, expected, abs_tol=1e-12), (
