@@ -50,11 +50,7 @@ for record in tape:
 # %% [markdown]
 # `inputs` are record indices. (When an operand is a plain number, as the `2.0` in
 # `x * 2.0`, its slot is `None` and the number is kept in `record.constants`; only traced
-# inputs have a partial.) Drawn, with the records in tape order (the inputs side by side
-# at the top), each box holding a record's value and its *adjoint* (the next section), and
-# the partials on the edges:
-#
-# ![The neuron's tape: five input records, then the operations in the order they ran; edges carry the stored partial derivatives](../img/neuron-tape.svg)
+# inputs have a partial.)
 
 # %% [markdown]
 # ## Adjoints: what the sweep computes
@@ -116,6 +112,12 @@ for i in tape.inputs:
 print(tape.format_reverse())
 
 # %% [markdown]
+# Drawn, the tape shows the same thing: the inputs side by side at the top, then the
+# records in tape order, each box holding the record's value and its adjoint, and each
+# edge the partial that the sweep multiplies by:
+#
+# ![The neuron's tape: five input records, then the operations in the order they ran, each with its value and adjoint; edges carry the stored partial derivatives](../img/neuron-tape.svg)
+#
 # `tg.grad` is this without the printing: record, sweep backwards, return the adjoints
 # of the inputs. It is what you use in practice.
 
