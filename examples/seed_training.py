@@ -7,7 +7,7 @@ function of them, tg.value_and_grad returns the gradient in the same nested
 tuples, and the optimizer returns new parameters. Nothing is mutated, so there
 is nothing to zero.
 
-Run: python examples/seed_training.py
+Run: .venv/bin/python examples/seed_training.py   (or python, with .venv activated)
 """
 
 import tapegrad as tg

@@ -4,7 +4,7 @@ A neuron with a squared error, written once, runs on tapegrad.graph.Value and on
 tapegrad. Then: what the graph needs that the tape does not, what the tape gives
 that the graph cannot, and what each costs per operation.
 
-Run:  python examples/tape_vs_graph.py [--out DIR]     (pictures go to out/ by default)
+Run:  .venv/bin/python examples/tape_vs_graph.py [--out DIR]   (pictures go to out/)
 """
 
 import argparse
