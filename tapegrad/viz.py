@@ -411,9 +411,10 @@ def grad_tape(f: Callable[..., Any], *args: Any, argnums: int = 0,
 
 
 def tape_html(tape: Tape, max_rows: int = 200) -> str:
-    """The tape as an HTML table: index, name, operation, expression, value, adjoint.
+    """The tape as an HTML table: index, name, operation, expression, value, adjoint, kind.
 
-    Jupyter shows a tape this way (``Tape._repr_html_``). Every label is escaped.
+    Jupyter shows a tape this way (``Tape._repr_html_``). The kind cell (input,
+    operation, n-ary) has the colour the pictures use. Every label is escaped.
     Long tapes show their first and last ``max_rows // 2`` records.
 
     >>> import tapegrad as tg
@@ -425,16 +426,18 @@ def tape_html(tape: Tape, max_rows: int = 200) -> str:
     n = len(tape)
     caption = f"Tape: {n} records" + ("" if adj is not None else f" ({_why_no_sweep(tape)})")
     head = "".join(f"<th>{h}</th>" for h in
-                   ("index", "name", "operation", "expression", "value", "adjoint"))
+                   ("index", "name", "operation", "expression", "value", "adjoint", "kind"))
     shown = range(n) if n <= max_rows else [*range(max_rows // 2),
                                             *range(n - max_rows // 2, n)]
     rows = []
     for k in shown:
         if n > max_rows and k == n - max_rows // 2:
-            rows.append(f'<tr><td colspan="6">... {n - max_rows} records not shown ...</td></tr>')
+            rows.append(f'<tr><td colspan="7">... {n - max_rows} records not shown ...</td></tr>')
         cells = (str(k), tape.name(k), _op_name(tape, k), expression(tape, k),
                  fmt(tape.values[k]), fmt(adj[k]) if adj is not None else "")
-        rows.append("<tr>" + "".join(f"<td>{_html_text(c)}</td>" for c in cells) + "</tr>")
+        kind = record_kind(tape, k)
+        rows.append("<tr>" + "".join(f"<td>{_html_text(c)}</td>" for c in cells)
+                    + f'<td style="background:{KIND_COLOURS[kind]}">{kind}</td></tr>')
     return (f'<table class="tapegrad-tape"><caption>{_html_text(caption)}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 

@@ -218,11 +218,13 @@ def test_tape_html_lists_every_record_escaped():
     tape = tg.trace(lambda x, y: x * y, names=(NASTY, "y"))(2.0, 3.0)
     table = tape._repr_html_()
     assert table == viz.tape_html(tape)
-    for header in ("index", "name", "operation", "expression", "value", "adjoint"):
+    for header in ("index", "name", "operation", "expression", "value", "adjoint", "kind"):
         assert f"<th>{header}</th>" in table
     assert table.count("<tr>") == 1 + len(tape)
     assert ESCAPED in table and NASTY not in table
     assert f"<td>2</td><td>%2</td><td>mul</td><td>{ESCAPED} * y</td><td>6</td><td>1</td>" in table
+    assert f'<td style="background:{viz.KIND_COLOURS["operation"]}">operation</td>' in table
+    assert table.count(f'<td style="background:{viz.KIND_COLOURS["input"]}">input</td>') == 2
 
 
 def test_tape_html_shortens_long_tapes():
