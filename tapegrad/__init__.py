@@ -97,7 +97,7 @@ from .tape import HOOKS as _hooks  # noqa: E402
 
 for _hook_name, _function in (("forward", "format_forward"), ("reverse", "format_reverse"),
                               ("draw", "draw_tape"), ("html", "tape_html"),
-                              ("stats", "format_stats")):
+                              ("stats", "format_stats"), ("describe", "describe_record")):
     _hooks.setdefault(_hook_name, _printer(_function))
 
 __all__ = [

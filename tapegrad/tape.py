@@ -91,7 +91,7 @@ _TRACED_TYPES: set[type] = set()
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
 #   "isfinite" tracer.isfinite: a plain bool, a guard under jit
-#   "forward", "reverse", "draw", "html", "stats"  the renderers of viz.py
+#   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
 HOOKS: dict[str, Any] = {}
 
 

@@ -24,7 +24,7 @@ import attrs
 from .errors import ESCAPED_MESSAGE, CustomVJPError, EscapedTracerError, NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
-from .tape import Recorder, Tape, open_recorder, pop_recorder
+from .tape import HOOKS, Recorder, Tape, open_recorder, pop_recorder
 from .tracer import TRACER_TYPES, Tracer, check_live, primal
 
 __all__ = [
@@ -304,7 +304,7 @@ def _seed(root_value: Any) -> Any:
 
 def _check_finite(tape: Tape, adj: list, transform: str) -> None:
     """debug_nans: stop at the first record whose value or adjoint is not finite."""
-    from .viz import describe_record
+    describe_record = HOOKS["describe"]  # viz.describe_record (viz sits above this module)
 
     for k in range(len(tape)):
         v = float(primal(tape.values[k]))
