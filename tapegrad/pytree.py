@@ -149,22 +149,16 @@ class TreeDef:
     True
     """
 
-    __slots__ = ("_nodes", "num_leaves")
-    _nodes: tuple
-    num_leaves: int
+    __slots__ = ("_nodes", "_num_leaves")  # set once, by __init__
 
     def __init__(self, nodes: tuple, num_leaves: int) -> None:
-        object.__setattr__(self, "_nodes", nodes)
-        object.__setattr__(self, "num_leaves", num_leaves)
+        self._nodes = nodes
+        self._num_leaves = num_leaves
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("TreeDef is read-only")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("TreeDef is read-only")
-
-    def __reduce__(self) -> tuple:  # copy and pickle through __init__, as __setattr__ refuses
-        return TreeDef, (self._nodes, self.num_leaves)
+    @property
+    def num_leaves(self) -> int:
+        """The number of leaves of a tree of this structure."""
+        return self._num_leaves
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not TreeDef:
@@ -176,6 +170,9 @@ class TreeDef:
 
     def __repr__(self) -> str:
         return f"TreeDef({_describe(self._nodes)})"
+
+
+_LEAF_DEF = TreeDef((None,), 1)
 
 
 # ---------------------------------------------------------------------------
@@ -338,7 +335,7 @@ def _split(node: Any) -> tuple[int, Any, Any] | None:
         return _LIST, None, node
     if cls is dict:
         keys = _sorted_keys(node)
-        return _DICT, keys, [node[k] for k in keys]
+        return _DICT, keys, list(map(node.__getitem__, keys))
     if node is None:
         return _NONE, None, ()
     if cls in _LEAF_TYPES:
@@ -347,7 +344,8 @@ def _split(node: Any) -> tuple[int, Any, Any] | None:
         return _ORDERED_DICT, tuple(node), list(node.values())
     if cls is defaultdict:
         keys = _sorted_keys(node)
-        return _DEFAULT_DICT, (_Static(node.default_factory), keys), [node[k] for k in keys]
+        children = list(map(node.__getitem__, keys))  # no default_factory call: keys exist
+        return _DEFAULT_DICT, (_Static(node.default_factory), keys), children
     plan = _plan(cls)
     if plan is None:
         return None
@@ -424,35 +422,43 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     >>> tree_unflatten(treedef, [10, 20, 30])
     {'b': 10, 'w': (20, 30)}
     """
+    cls = type(tree)
+    if cls is float or cls is int:
+        return [tree], _LEAF_DEF
+    if cls is tuple and _LEAF_TYPES.issuperset(map(type, tree)):  # jit's (x, y) arguments
+        return list(tree), TreeDef(((_TUPLE, len(tree), True, None),), len(tree))
     leaves: list = []
     nodes: list = []
     stack = [tree]
-    pop, push, add_node, add_leaf = stack.pop, stack.extend, nodes.append, leaves.append
     while stack:
-        node = pop()
+        node = stack.pop()
         cls = type(node)
+        if cls is float or cls is int:
+            leaves.append(node)
+            nodes.append(None)
+            continue
         if cls is tuple:
             kind, key, children = _TUPLE, None, node
         elif cls is list:
             kind, key, children = _LIST, None, node
-        elif cls is float or cls is int:
-            add_leaf(node)
-            add_node(None)
-            continue
+        elif cls is dict:
+            key = _sorted_keys(node)
+            kind, children = _DICT, list(map(node.__getitem__, key))
         else:
             split = _split(node)
             if split is None:
-                add_leaf(node)
-                add_node(None)
+                leaves.append(node)
+                nodes.append(None)
                 continue
             kind, key, children = split
-        types = set(map(type, children))
-        if types <= _LEAF_TYPES or all(map(_is_leaf_type, types)):
-            leaves.extend(children)  # every child a leaf: no node per child
-            add_node((kind, len(children), True, key))
+        if _LEAF_TYPES.issuperset(map(type, children)) or (
+                _BUILTIN_CONTAINERS.isdisjoint(map(type, children))
+                and all(map(_is_leaf_type, set(map(type, children))))):
+            leaves.extend(children)  # every child a leaf: one node for them all
+            nodes.append((kind, len(children), True, key))
         else:
-            add_node((kind, len(children), False, key))
-            push(reversed(children))
+            nodes.append((kind, len(children), False, key))
+            stack.extend(reversed(children))
     return leaves, TreeDef(tuple(nodes), len(leaves))
 
 

@@ -702,11 +702,11 @@ def test_treedef_repr_names_every_kind() -> None:
 
 
 def test_treedef_is_read_only() -> None:
-    """A TreeDef's attributes cannot be set or deleted."""
+    """A TreeDef's leaf count cannot be set or deleted; copies and pickles are equal."""
     treedef = tg.tree_structure((1.0, 2.0))
-    with pytest.raises(AttributeError, match="read-only"):
+    with pytest.raises(AttributeError):
         treedef.num_leaves = 3  # type: ignore[misc]
-    with pytest.raises(AttributeError, match="read-only"):
+    with pytest.raises(AttributeError):
         del treedef.num_leaves
     assert treedef.num_leaves == 2
     assert copy.deepcopy(treedef) == treedef == pickle.loads(pickle.dumps(treedef))
