@@ -57,7 +57,8 @@ must follow the traced fields.
 
 Offers ``tree_flatten``, ``tree_unflatten``, ``tree_leaves``, ``tree_map``,
 ``tree_structure`` and ``tree_paths`` (a readable path per leaf, for errors).
-None of them recurses, so a structure nested 100,000 deep is no problem.
+None of them recurses, so a structure nested 100,000 deep is no problem; a
+container that holds itself is a ``ValueError`` naming where, not an endless loop.
 """
 
 from __future__ import annotations
@@ -430,6 +431,7 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     leaves: list = []
     nodes: list = []
     stack = [tree]
+    check_cycles_at = _CHECK_CYCLES_AT
     while stack:
         node = stack.pop()
         cls = type(node)
@@ -459,7 +461,49 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
         else:
             nodes.append((kind, len(children), False, key))
             stack.extend(reversed(children))
+            if len(nodes) > check_cycles_at:  # a container inside itself never ends
+                _refuse_cycles(tree)
+                check_cycles_at *= 2
     return leaves, TreeDef(tuple(nodes), len(leaves))
+
+
+# Past this many nodes, flattening checks once that the tree does not hold itself
+# (then again at twice as many): a check on every container would slow the
+# common case, and a cycle would otherwise run until memory is exhausted.
+_CHECK_CYCLES_AT = 1 << 20
+
+
+def _refuse_cycles(tree: Any) -> None:
+    """Raise a ValueError naming the container that holds itself, if there is one."""
+    # Depth first, keeping the containers on the current path: (children with
+    # their steps, the container's id); the root's entry has no id.
+    open_path: list[tuple[Iterator[tuple[str, Any]], int | None]] = [(iter([("", tree)]), None)]
+    on_path: dict[int, int] = {}  # id of an open container: its depth
+    steps: list[str] = []
+    while open_path:
+        children, _ = open_path[-1]
+        for step, node in children:
+            split = _split(node)
+            if split is None:
+                continue
+            if id(node) in on_path:
+                first = "".join(steps[:on_path[id(node)] + 1])
+                raise ValueError(
+                    f"this pytree contains itself: the {type(node).__name__} at "
+                    f"{first or 'the top'} appears again inside itself, at "
+                    f"{''.join(steps) + step}, so it has no finite list of leaves. A "
+                    "container may appear twice in a pytree, but never inside itself."
+                )
+            kind, key, grandchildren = split
+            on_path[id(node)] = len(steps)
+            steps.append(step)
+            open_path.append((zip(_steps(kind, key, node), grandchildren), id(node)))
+            break
+        else:
+            _, closed = open_path.pop()
+            if closed is not None:
+                del on_path[closed]
+                steps.pop()
 
 
 def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> Any:
@@ -553,9 +597,14 @@ def tree_paths(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
     # A path is a linked list (parent, step), joined only at a leaf: building
     # each path string level by level would cost depth squared.
     stack: list[tuple[Any, Any]] = [(None, tree)]
+    containers = 0
     while stack:
         path, node = stack.pop()
         split = _split(node)
+        if split is not None:
+            containers += 1
+            if containers == _CHECK_CYCLES_AT:
+                _refuse_cycles(tree)
         if split is None:
             steps = []
             while path is not None:

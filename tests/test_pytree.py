@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tapegrad as tg
+from tapegrad import pytree
 from tapegrad.pytree import tree_paths
 
 Point = collections.namedtuple("Point", "x y")
@@ -760,6 +761,49 @@ def test_deeply_nested_argument_to_grad_and_jit() -> None:
     assert fast(tree) == -1.0
     assert fast(nested(DEPTH, [5.0, 1.0])) == 4.0
     assert fast.traces == 1
+
+
+def list_holding_itself() -> list:
+    tree: list = [1.0]
+    tree.append(tree)
+    return tree
+
+
+def dataclass_holding_itself() -> Dc:
+    tree = Dc(1.0, [])
+    tree.b.append(tree)
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (list_holding_itself, "the list at the top appears again inside itself, at [1]"),
+        (lambda: {"x": (2.0, list_holding_itself())},
+         "the list at ['x'][1] appears again inside itself, at ['x'][1][1]"),
+        (dataclass_holding_itself, "the Dc at the top appears again inside itself, at .b[0]"),
+    ],
+    ids=["list", "nested", "dataclass"],
+)
+def test_a_tree_that_contains_itself_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                make: Callable, message: str) -> None:
+    """A reference cycle is a ValueError naming where it closes, not an endless loop."""
+    monkeypatch.setattr(pytree, "_CHECK_CYCLES_AT", 64)  # the real check waits for 2**20 nodes
+    tree = make()
+    for call in (tg.tree_flatten, lambda t: tg.grad(lambda t: 0.0)(t), tree_paths):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call(tree)
+
+
+def test_shared_subtrees_are_not_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same container twice (not inside itself) is fine, past the cycle check too."""
+    monkeypatch.setattr(pytree, "_CHECK_CYCLES_AT", 64)
+    shared = [1.0, (2.0, None)]
+    tree = [[shared, {"s": shared}] for _ in range(100)]
+    leaves, treedef = tg.tree_flatten(tree)
+    assert leaves == [1.0, 2.0] * 200
+    assert same(tg.tree_unflatten(treedef, leaves), tree)
+    assert len(tree_paths(tree)) == 400
 
 
 # -- pytrees through jit ---------------------------------------------------------------------
