@@ -25,8 +25,10 @@ Containers, and the order of their children:
 - Instances of ``attrs`` classes and of ``dataclasses.dataclass`` classes.
 
 Everything else is a leaf (numbers, strings, tracers, other ``dict`` or
-``list`` subclasses, any other object); transforms refuse leaves that are not
-numbers with an error naming the leaf's path.
+``list`` subclasses, any other object, and attrs or dataclass classes that
+subclass a builtin such as ``Exception``, which cannot be created without their
+constructor); transforms refuse leaves that are not numbers with an error naming
+the leaf's path.
 
 Which fields of an ``attrs`` or dataclass instance are children: every field
 (``init=False`` ones too), in definition order, as in JAX's dataclass pytrees,
