@@ -402,6 +402,17 @@ class Scores(list):
     pass
 
 
+def test_dataclass_subclassing_a_builtin_is_a_leaf() -> None:
+    """A dataclass that subclasses Exception cannot be made without __init__: it is a leaf."""
+
+    @dataclasses.dataclass
+    class Failure(Exception):
+        code: float
+
+    failure = Failure(1.0)
+    assert tg.tree_leaves([failure]) == [failure]
+
+
 @pytest.mark.parametrize(
     ("arg", "path", "kind"),
     [
