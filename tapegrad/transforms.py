@@ -404,7 +404,7 @@ def grad(
     >>> grad(lambda x: x ** 3)(2.0)
     12.0
     >>> grad(lambda p: p["w"] * p["b"])({"w": 2.0, "b": 5.0})
-    {'w': 5.0, 'b': 2.0}
+    {'b': 2.0, 'w': 5.0}
     >>> round(grad(grad(tg.sin))(1.0), 6)  # second derivative: -sin(1)
     -0.841471
     """
