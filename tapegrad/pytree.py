@@ -589,13 +589,19 @@ def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
 
 
-def tree_paths(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def tree_paths(tree: Any, prefix: str = "", only: int | None = None) -> list[tuple[str, Any]]:
     """Each leaf with a readable path to it, as Python would index it, in leaf order.
+
+    With ``only=k``, just leaf ``k`` (an error message needs one path, and joining
+    every path of a deep tree costs its depth squared).
 
     >>> tree_paths({"w": [1.0, 2.0], "b": 0.5}, prefix="args[0]")
     [("args[0]['b']", 0.5), ("args[0]['w'][0]", 1.0), ("args[0]['w'][1]", 2.0)]
+    >>> tree_paths({"w": [1.0, 2.0], "b": 0.5}, only=2)
+    [("['w'][1]", 2.0)]
     """
     out: list[tuple[str, Any]] = []
+    seen = 0
     # A path is a linked list (parent, step), joined only at a leaf: building
     # each path string level by level would cost depth squared.
     stack: list[tuple[Any, Any]] = [(None, tree)]
@@ -608,11 +614,16 @@ def tree_paths(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
             if containers == _CHECK_CYCLES_AT:
                 _refuse_cycles(tree)
         if split is None:
+            seen += 1
+            if only is not None and seen - 1 != only:
+                continue
             steps = []
             while path is not None:
                 path, step = path
                 steps.append(step)
             out.append((prefix + "".join(reversed(steps)), node))
+            if only is not None:
+                return out
             continue
         kind, key, children = split
         stack.extend(reversed([((path, step), child)

@@ -79,7 +79,7 @@ def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str,
 
 
 def _leaf_path(tree: Any, prefix: str, k: int) -> str:
-    return tree_paths(tree, prefix=prefix)[k][0]
+    return tree_paths(tree, prefix=prefix, only=k)[0][0]
 
 
 def _is_array_tracer(x: Any) -> bool:
@@ -214,8 +214,8 @@ class _Traced:
             for k, leaf in enumerate(out_leaves):
                 if not _is_output_leaf(leaf, allow_bool):
                     raise TypeError(
-                        f"{transform}: output leaf {k} of the function is "
-                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
+                        f"{transform}: the function's output {_leaf_path(out, 'output', k)} "
+                        f"is {type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
                         "or pytrees (tuples, lists, dicts, ...) of them"
                     )
             roots = [self.output_index(x) for x in out_leaves]
