@@ -214,9 +214,9 @@ class _Traced:
             for k, leaf in enumerate(out_leaves):
                 if not _is_output_leaf(leaf, allow_bool):
                     raise TypeError(
-                        f"{transform}: the function's output {_leaf_path(out, 'output', k)} "
-                        f"is {type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
-                        "or pytrees (tuples, lists, dicts, ...) of them"
+                        f"{transform}: the function returned {type(leaf).__name__} {leaf!r} at "
+                        f"{_leaf_path(out, 'output', k)}; outputs must be numbers, arrays or "
+                        "pytrees (tuples, lists, dicts, ...) of them"
                     )
             roots = [self.output_index(x) for x in out_leaves]
             tape = self.rec.freeze()
