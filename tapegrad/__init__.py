@@ -7,8 +7,8 @@
 -0.444162
 """
 
-from . import viz as _viz  # noqa: F401  # installs the tape's printers
-from .checks import check_grad, check_grads
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     CustomVJPError,
     EscapedTracerError,
@@ -62,7 +62,43 @@ from .transforms import (
     vjp,
 )
 
+if TYPE_CHECKING:
+    from .checks import check_grad, check_grads
+
 __version__ = "0.1.0"
+
+# Loaded on first use, to keep `import tapegrad` short: what it costs is mostly
+# compiling source, and most programs never check gradients or print a tape. (A
+# lazy name must differ from its module's: importing tapegrad.jit would bind the
+# module over a lazy function called jit.)
+_LAZY = {"check_grad": "checks", "check_grads": "checks"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _printer(name: str) -> Any:
+    """A tape printer of viz.py, imported when a tape is first printed or drawn."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from . import viz  # installs the real printers in the tape's hooks, replacing these
+
+        return getattr(viz, name)(*args, **kwargs)
+
+    return call
+
+
+from .tape import HOOKS as _hooks  # noqa: E402
+
+for _hook_name, _function in (("forward", "format_forward"), ("reverse", "format_reverse"),
+                              ("draw", "draw_tape"), ("html", "tape_html"),
+                              ("stats", "format_stats"), ("describe", "describe_record")):
+    _hooks.setdefault(_hook_name, _printer(_function))
 
 __all__ = [
     "CustomVJPError", "EscapedTracerError", "ForeignTracerError", "NonFiniteError", "TapegradError",

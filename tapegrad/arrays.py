@@ -648,7 +648,7 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def _restore_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """A reduction's cotangent put back to the reduced array's shape (broadcast along axes)."""
-    if not keepdims and axis is not None:
+    if not keepdims and axis is not None and type(g) is not float:
         kept = [1 if i in _normalize_axes(axis, len(shape)) else n for i, n in enumerate(shape)]
         g = reshape(g, tuple(kept))
     return broadcast_to(g, shape)  # a full reduction's 0-d cotangent broadcasts as it is
@@ -769,7 +769,20 @@ def _binary_prim(name: str, impl: Callable[..., Any],
         return (_operand_cotangent(rule_x(g, out, x, y), x) if needs[0] else None,
                 _operand_cotangent(rule_y(g, out, x, y), y) if needs[1] else None)
 
-    return register(ArrayPrimitive(name, impl, vjp, jvp, source))
+    def checked(x: Any, y: Any) -> Any:
+        try:
+            return impl(x, y)
+        except ValueError:
+            sx, sy = shape_of(x), shape_of(y)
+            try:
+                np.broadcast_shapes(sx, sy)
+            except ValueError:
+                raise ValueError(f"tapegrad.numpy.{name}: shapes {sx} and {sy} do not "
+                                 "broadcast (each axis, counted from the end, must be equal "
+                                 "or 1)") from None
+            raise
+
+    return register(ArrayPrimitive(name, checked, vjp, jvp, source))
 
 
 def _sum_tangents(*terms: Any) -> Any:
@@ -1058,9 +1071,9 @@ def _prod_cotangent(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
 _prod = register(ArrayPrimitive(
     "prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims),
     lambda g, out, x, *, needs, axis, keepdims: (_prod_cotangent(g, out, x, axis, keepdims),),
-    lambda t, out, x, *, axis, keepdims: sum(_prod_cotangent(t[0], out, x, axis, keepdims)
-                                             * 0.0 + t[0] * _prod_cotangent(
-                                                 1.0, out, x, axis, keepdims),
+    # forward: the tangent times d prod / dx (the reverse rule with a cotangent of 1), summed
+    lambda t, out, x, *, axis, keepdims: sum(t[0] * _prod_cotangent(1.0, out, x, axis,
+                                                                    keepdims),
                                              axis=axis, keepdims=keepdims),
     "_np.prod({0}, axis={axis}, keepdims={keepdims})"))
 

@@ -49,10 +49,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-import attrs
-
 from . import primitives as _p
-from .pytree import tree_leaves, tree_structure, tree_unflatten
+from .pytree import tree_flatten, tree_leaves, tree_paths, tree_unflatten
 from .tracer import TRACER_TYPES, primal
 
 __all__ = [
@@ -635,14 +633,16 @@ def multiclass_accuracy(logits: Sequence[Sequence[Any]], labels: Sequence[int]) 
 #   and None. This is what tapegrad 0.1 wrote, unchanged: such files stay readable
 #   (by people too) and old files keep loading.
 # - version 2, a NumPy .npz archive (a zip of .npy files): everything else, that is
-#   trees with arrays, NumPy scalars, named tuples or attrs records (optimizer
-#   states). Every number is stored in binary, so it comes back bit for bit
-#   (-0.0, subnormals, NaN, dtype and shape); the tree's structure is a JSON text
-#   inside the archive.
+#   trees with arrays, NumPy scalars, named tuples, dataclasses or attrs records
+#   (optimizer states). Every number is stored in binary, so it comes back bit for
+#   bit (-0.0, subnormals, NaN, dtype and shape). A JSON text inside the archive
+#   lists the leaves in the pytree's own order (tree_flatten) with their paths
+#   (tree_paths), and writes out the containers when they are plain ones.
 #
-# Neither format can carry code: JSON is data, the archive is read with
-# allow_pickle=False, and the types of named tuples and attrs records come from
-# the template passed as like=, never from the file.
+# With like=, the loaded leaves go into the template's structure through
+# tree_unflatten, so every kind of pytree node is restored as the transforms
+# rebuild it. Neither format can carry code: JSON is data, the archive is read
+# with allow_pickle=False, and classes come from the template, never the file.
 # ---------------------------------------------------------------------------
 
 FORMAT = "tapegrad-params"
@@ -657,13 +657,14 @@ def save(path: PathLike, tree: Any) -> None:
     """Write a pytree of numbers and arrays to ``path``; ``load`` restores it exactly.
 
     Parameters, optimizer states, step counts, or all of them in one tuple: a
-    checkpoint. Tuples, lists, dicts (str or int keys), ``None``, named tuples
-    and attrs records keep their structure; ints and floats their type; arrays
-    their dtype, shape and every bit. A tree of only Python numbers in plain
-    containers is written as JSON text (format version 1); anything else as a
-    NumPy ``.npz`` archive (version 2). ``load`` reads both, whatever the file is
-    called. The file is written whole or not at all (a temporary file is renamed
-    over it), and missing parent folders are created.
+    checkpoint. Any pytree works (tuples, lists, dicts with str or int keys,
+    ``None``, named tuples, dataclasses, attrs records); ints and floats keep
+    their type, arrays their dtype, shape and every bit. A tree of only Python
+    numbers in tuples, lists and dicts is written as JSON text (format version
+    1); anything else as a NumPy ``.npz`` archive (version 2). ``load`` reads
+    both, whatever the file is called. The file is written whole or not at all
+    (a temporary file is renamed over it), and missing parent folders are
+    created.
 
     >>> import os, tempfile
     >>> folder = tempfile.mkdtemp()
@@ -682,11 +683,16 @@ def save(path: PathLike, tree: Any) -> None:
         text = json.dumps(document, allow_nan=False) + "\n"
         _write_atomically(Path(path), text.encode("utf-8"))
         return
+    leaves, treedef = tree_flatten(tree)
+    paths = [where for where, _ in tree_paths(tree, prefix="params")]
     archive = _Archive()
-    node = archive.encode(tree, "params")  # refuses bad leaves before NumPy is needed
+    described = [archive.leaf(leaf, where) for leaf, where in zip(leaves, paths)]
+    # The containers with each leaf replaced by its position in the leaf list.
+    containers, record = _plain_containers(tree_unflatten(treedef, range(len(leaves))))
+    document = {"format": FORMAT, "version": ARCHIVE_VERSION, "paths": paths,
+                "leaves": described, "containers": containers, "record": record}
     np = _np()
-    structure = json.dumps({"format": FORMAT, "version": ARCHIVE_VERSION, "params": node})
-    entries = {_TREE_ENTRY: np.array(structure),
+    entries = {_TREE_ENTRY: np.array(json.dumps(document)),
                _FLOATS_ENTRY: np.array(archive.floats, dtype=np.float64), **archive.arrays}
     buffer = io.BytesIO()
     np.savez(buffer, **entries)
@@ -696,13 +702,13 @@ def save(path: PathLike, tree: Any) -> None:
 def load(path: PathLike, like: Any = None) -> Any:
     """Read a checkpoint written by :func:`save`, with its exact structure and values.
 
-    With ``like=``, a template of the same structure (for instance
-    ``init_mlp`` with the same sizes, or ``(params, opt.init(params), 0)``), the
-    result takes the template's types (named tuples such as optimizer states,
-    attrs records), and every array must have the template's shape and dtype;
-    a ``ValueError`` says where the file and the template differ. A file that
-    holds named tuples or attrs records needs ``like=``: their types are never
-    read from the file.
+    With ``like=``, a template of the same structure (for instance ``init_mlp``
+    with the same sizes, or ``(params, opt.init(params), 0)``), the result is
+    built in the template's structure and types (named tuples such as optimizer
+    states, dataclasses, attrs records), and every array must have the
+    template's shape and dtype; a ``ValueError`` says where the file and the
+    template differ. A file that holds containers other than tuples, lists and
+    dicts needs ``like=``: classes are never read from a file.
 
     >>> import os, tempfile
     >>> from tapegrad import optim
@@ -716,21 +722,22 @@ def load(path: PathLike, like: Any = None) -> Any:
     """
     source = str(path)
     data = Path(path).read_bytes()
-    if data.startswith(_ZIP_MAGIC):
-        tree = _read_archive(data, source)
-    else:
+    if not data.startswith(_ZIP_MAGIC):
         tree = _read_json(data, source)
-    if like is None:
-        record = _first_record(tree, "params")
-        if record is not None:
-            where, saved = record
-            raise ValueError(
-                f"nn.load: {source} holds the {saved.kind} record {saved.name} at {where}; "
-                "its type is not read from the file. Pass like= a template of the same "
-                "structure, for instance like=(params, opt.init(params), 0), to get it back"
-            )
-        return tree
-    return _restore(tree, like, source)
+        if like is None:
+            return tree
+        return _restore(tree_leaves(tree), [where for where, _ in tree_paths(
+            tree, prefix="params")], like, source)
+    leaves, paths, containers, record = _read_archive(data, source)
+    if like is not None:
+        return _restore(leaves, paths, like, source)
+    if containers is None:
+        raise ValueError(
+            f"nn.load: {source} holds a {record['type']} at {record['path']}, and classes "
+            "are not read from files. Pass like= a template of the same structure, for "
+            "instance like=(params, opt.init(params), 0), to build it again"
+        )
+    return _build_plain(containers, leaves, "params", source)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -771,8 +778,8 @@ def _unsupported(tree: Any, path: str) -> TypeError:
         hint = "; it is a traced value: save the parameters outside grad, not inside it"
     return TypeError(
         f"nn.save: the leaf {path} is {cls.__name__} {tree!r}, which cannot be saved; "
-        "leaves must be int, float, NumPy arrays or scalars, and containers tuple, list, "
-        f"dict, None, named tuples or attrs records{hint}"
+        "leaves must be int, float, or NumPy arrays or scalars (in any pytree: tuples, "
+        f"lists, dicts, None, named tuples, dataclasses, attrs records){hint}"
     )
 
 
@@ -823,7 +830,8 @@ def _read_json(data: bytes, source: str) -> Any:
     return _decode(document["params"], "params", source)
 
 
-def _check_header(document: Any, version: int, source: str) -> None:
+def _check_header(document: Any, version: int, source: str,
+                  keys: tuple[str, ...] = ("params",)) -> None:
     if type(document) is not dict or document.get("format") != FORMAT:
         found = document.get("format") if type(document) is dict else type(document).__name__
         raise ValueError(
@@ -836,8 +844,9 @@ def _check_header(document: Any, version: int, source: str) -> None:
             f"nn.load: {source} has format version {found_version!r}; this tapegrad reads "
             f"version {VERSION} (JSON) and version {ARCHIVE_VERSION} (.npz archives)"
         )
-    if "params" not in document:
-        raise ValueError(f"nn.load: {source} has no 'params' entry")
+    for key in keys:
+        if key not in document:
+            raise ValueError(f"nn.load: {source} has no {key!r} entry")
 
 
 def _decode(node: Any, path: str, source: str) -> Any:
@@ -877,68 +886,65 @@ def _decode_dict(body: list, path: str, source: str, decode: Callable[..., Any])
 # -- version 2: a .npz archive -------------------------------------------------
 
 
-@attrs.frozen
-class _SavedRecord:
-    """A named tuple or attrs record read from an archive, waiting for its type (like=)."""
-
-    kind: str  # "namedtuple" or "attrs"
-    name: str
-    fields: tuple[str, ...]
-    children: list
-
-
 class _Archive:
-    """The arrays and Python floats of a checkpoint being written, and its structure."""
+    """The arrays and Python floats of a checkpoint being written."""
 
     def __init__(self) -> None:
         self.arrays: dict[str, Any] = {}
         self.floats: list[float] = []
 
-    def encode(self, tree: Any, path: str) -> Any:
-        """The JSON structure of ``tree``: every leaf tagged, numbers stored aside in binary."""
-        cls = type(tree)
+    def leaf(self, leaf: Any, path: str) -> dict:
+        """How the structure names one leaf: a float's index, an int, an array's entry."""
+        cls = type(leaf)
         if cls is float:
-            self.floats.append(tree)
+            self.floats.append(leaf)
             return {"float": len(self.floats) - 1}
         if cls is int:
-            return {"int": tree}
-        if tree is None:
-            return None
-        if cls is tuple or cls is list:
-            tag = "tuple" if cls is tuple else "list"
-            return {tag: [self.encode(c, f"{path}[{i}]") for i, c in enumerate(tree)]}
-        if cls is dict:
-            items = []
-            for key, value in tree.items():
-                _check_key(key, path)
-                items.append([key, self.encode(value, f"{path}[{key!r}]")])
-            return {"dict": items}
-        if isinstance(tree, tuple) and hasattr(cls, "_fields"):
-            fields = list(cls._fields)
-            return {"namedtuple": cls.__name__, "fields": fields, "children": [
-                self.encode(c, f"{path}.{name}") for name, c in zip(fields, tree)]}
-        if attrs.has(cls):
-            fields = [a.name for a in attrs.fields(cls) if a.init]
-            return {"attrs": cls.__name__, "fields": fields, "children": [
-                self.encode(getattr(tree, name), f"{path}.{name}") for name in fields]}
-        return self._encode_array(tree, path)
-
-    def _encode_array(self, tree: Any, path: str) -> Any:
+            return {"int": leaf}
         np = sys.modules.get("numpy")
-        if np is None or not isinstance(tree, (np.ndarray, np.generic)):
-            raise _unsupported(tree, path)
-        if tree.dtype.kind not in "biufc":
+        if np is None or not isinstance(leaf, (np.ndarray, np.generic)):
+            raise _unsupported(leaf, path)
+        if leaf.dtype.kind not in "biufc":
             raise TypeError(
-                f"nn.save: the array {path} has dtype {tree.dtype}; only bool, int, float "
+                f"nn.save: the array {path} has dtype {leaf.dtype}; only bool, int, float "
                 "and complex arrays can be saved without pickle (which could run code "
                 "when loaded)"
             )
         name = f"a{len(self.arrays)}"
-        self.arrays[name] = np.asarray(tree)
-        return {"array" if isinstance(tree, np.ndarray) else "scalar": name}
+        self.arrays[name] = np.asarray(leaf)
+        return {"array" if isinstance(leaf, np.ndarray) else "scalar": name}
 
 
-def _read_archive(data: bytes, source: str) -> Any:
+def _plain_containers(positions: Any, path: str = "params") -> tuple[Any, Any]:
+    """The containers of a tree whose leaves are their positions, as JSON, and ``None``;
+    or ``None`` and where the first container that is not a tuple, list or dict is."""
+    cls = type(positions)
+    if cls is int:
+        return {"leaf": positions}, None
+    if positions is None:
+        return None, None
+    if cls is tuple or cls is list:
+        children = []
+        for i, child in enumerate(positions):
+            node, record = _plain_containers(child, f"{path}[{i}]")
+            if record is not None:
+                return None, record
+            children.append(node)
+        return {cls.__name__: children}, None
+    if cls is dict:
+        items = []
+        for key, child in positions.items():
+            _check_key(key, path)
+            node, record = _plain_containers(child, f"{path}[{key!r}]")
+            if record is not None:
+                return None, record
+            items.append([key, node])
+        return {"dict": items}, None
+    return None, {"type": cls.__name__, "path": path}
+
+
+def _read_archive(data: bytes, source: str) -> tuple[list, list, Any, Any]:
+    """The leaves and their paths, the plain containers (or ``None``) and the first record."""
     import zipfile
 
     try:
@@ -951,184 +957,111 @@ def _read_archive(data: bytes, source: str) -> Any:
             entries = {name: archive[name] for name in archive.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"nn.load: {source} is not a readable .npz archive: {error}") from None
-    structure = entries.get(_TREE_ENTRY)
-    floats = entries.get(_FLOATS_ENTRY)
+    structure = entries.pop(_TREE_ENTRY, None)
+    floats = entries.pop(_FLOATS_ENTRY, None)
     if (structure is None or structure.shape != () or structure.dtype.kind != "U"
             or floats is None or floats.dtype != np.float64 or floats.ndim != 1):
+        found = sorted(entries) + [n for n, v in ((_TREE_ENTRY, structure),
+                                                  (_FLOATS_ENTRY, floats)) if v is not None]
         raise ValueError(f"nn.load: {source} is a .npz archive but not a tapegrad checkpoint "
-                         f"(its entries are {sorted(entries)})")
+                         f"(its entries are {sorted(found)})")
     try:
         document = json.loads(str(structure[()]))
     except json.JSONDecodeError as error:
         raise ValueError(f"nn.load: {source}: the structure inside the archive is not valid "
                          f"JSON: {error}") from None
-    _check_header(document, ARCHIVE_VERSION, source)
-    reader = _ArchiveReader(entries, floats, source)
-    return reader.decode(document["params"], "params", source)
+    _check_header(document, ARCHIVE_VERSION, source, keys=("paths", "leaves", "containers"))
+    paths, described = document["paths"], document["leaves"]
+    if not (type(paths) is list and type(described) is list and len(paths) == len(described)
+            and all(type(p) is str for p in paths)):
+        raise ValueError(f"nn.load: {source}: the archive's list of leaves is malformed")
+    leaves = [_read_leaf(node, where, entries, floats, source)
+              for node, where in zip(described, paths)]
+    return leaves, paths, document["containers"], document.get("record")
 
 
-@attrs.frozen
-class _ArchiveReader:
-    entries: dict
-    floats: Any
-    source: str
-
-    def decode(self, node: Any, path: str, source: str) -> Any:
-        if node is None:
-            return None
-        if type(node) is dict:
-            if len(node) == 1:
-                (tag, body), = node.items()
-                leaf = self._leaf(tag, body, path)
-                if leaf is not _NOT_A_LEAF:
-                    return leaf
-                if tag in ("tuple", "list") and type(body) is list:
-                    children = [self.decode(c, f"{path}[{i}]", source)
-                                for i, c in enumerate(body)]
-                    return tuple(children) if tag == "tuple" else children
-                if tag == "dict" and type(body) is list:
-                    return _decode_dict(body, path, source, self.decode)
-            kind = "namedtuple" if "namedtuple" in node else "attrs"
-            name, fields, items = node.get(kind), node.get("fields"), node.get("children")
-            if (set(node) == {kind, "fields", "children"} and type(name) is str
-                    and type(fields) is list and type(items) is list
-                    and len(fields) == len(items)
-                    and all(type(f) is str for f in fields)):
-                return _SavedRecord(kind, name, tuple(fields), [
-                    self.decode(c, f"{path}.{f}", source) for f, c in zip(fields, items)])
-        raise ValueError(f"nn.load: {self.source}: unexpected {json.dumps(node)[:60]} at "
-                         f"{path} in the archive's structure")
-
-    def _leaf(self, tag: str, body: Any, path: str) -> Any:
-        if tag == "float" and type(body) is int and 0 <= body < len(self.floats):
-            return float(self.floats[body])
+def _read_leaf(node: Any, path: str, entries: dict, floats: Any, source: str) -> Any:
+    if type(node) is dict and len(node) == 1:
+        (tag, body), = node.items()
+        if tag == "float" and type(body) is int and 0 <= body < len(floats):
+            return float(floats[body])
         if tag == "int" and type(body) is int:
             return body
-        if tag in ("array", "scalar"):
-            if type(body) is not str or body not in self.entries or body in (
-                    _TREE_ENTRY, _FLOATS_ENTRY):
-                raise ValueError(f"nn.load: {self.source}: the leaf {path} names the entry "
+        if tag in ("array", "scalar") and type(body) is str:
+            if body not in entries:
+                raise ValueError(f"nn.load: {source}: the leaf {path} names the entry "
                                  f"{body!r}, which the archive does not hold")
-            array = self.entries[body]
-            return array if tag == "array" else array[()]
-        if tag in ("float", "int"):
-            raise ValueError(f"nn.load: {self.source}: the leaf {path} is malformed: "
-                             f"{{{tag!r}: {body!r}}}")
-        return _NOT_A_LEAF
+            return entries[body] if tag == "array" else entries[body][()]
+    raise ValueError(f"nn.load: {source}: the leaf {path} is malformed: "
+                     f"{json.dumps(node)[:60]}")
 
 
-_NOT_A_LEAF = object()
-
-
-# -- like=: a template's types and a check of every shape ----------------------
-
-
-def _first_record(tree: Any, path: str) -> tuple[str, _SavedRecord] | None:
-    """The first named tuple or attrs record in a loaded tree, with its path."""
-    stack = [(path, tree)]
-    while stack:
-        where, node = stack.pop()
-        if type(node) is _SavedRecord:
-            return where, node
-        if type(node) is tuple or type(node) is list:
-            stack.extend(reversed([(f"{where}[{i}]", c) for i, c in enumerate(node)]))
-        elif type(node) is dict:
-            stack.extend(reversed([(f"{where}[{k!r}]", c) for k, c in node.items()]))
-    return None
-
-
-def _describe(node: Any) -> str:
-    cls = type(node)
+def _build_plain(node: Any, leaves: list, path: str, source: str) -> Any:
+    """The tree that ``_plain_containers`` wrote, with the loaded leaves in place."""
     if node is None:
-        return "None"
-    if cls is _SavedRecord:
-        return f"{node.name}({', '.join(node.fields)})"
-    if cls is tuple or cls is list:
-        return f"a {cls.__name__} of {len(node)}"
-    if cls is dict:
-        return f"a dict with keys {list(node)}"
-    if isinstance(node, tuple) and hasattr(cls, "_fields"):
-        return f"{cls.__name__}({', '.join(cls._fields)})"
-    if attrs.has(cls):
-        return f"{cls.__name__}({', '.join(a.name for a in attrs.fields(cls) if a.init)})"
+        return None
+    if type(node) is dict and len(node) == 1:
+        (tag, body), = node.items()
+        if tag == "leaf" and type(body) is int and 0 <= body < len(leaves):
+            return leaves[body]
+        if tag in ("tuple", "list") and type(body) is list:
+            children = [_build_plain(c, leaves, f"{path}[{i}]", source)
+                        for i, c in enumerate(body)]
+            return tuple(children) if tag == "tuple" else children
+        if tag == "dict" and type(body) is list:
+            return _decode_dict(body, path, source,
+                                lambda value, where, _: _build_plain(value, leaves, where, source))
+    raise ValueError(f"nn.load: {source}: unexpected {json.dumps(node)[:60]} at {path} in the "
+                     "archive's structure")
+
+
+# -- like=: the template's structure, and a check of every leaf -----------------
+
+
+def _restore(leaves: list, paths: list[str], like: Any, source: str) -> Any:
+    """The loaded leaves in the template's structure, or where file and template differ."""
+    template_leaves, treedef = tree_flatten(like)
+    template_paths = [where for where, _ in tree_paths(like, prefix="params")]
+    if template_paths != paths:
+        k = next((i for i, (a, b) in enumerate(zip(paths, template_paths)) if a != b),
+                 min(len(paths), len(template_paths)))
+        in_file = paths[k] if k < len(paths) else "no more leaves"
+        in_template = template_paths[k] if k < len(template_paths) else "no more leaves"
+        raise ValueError(
+            f"nn.load: {source}: the file's structure differs from the template's (like=): "
+            f"the file holds {len(paths)} leaves and the template {len(template_paths)}; the "
+            f"first difference is leaf {k}: {in_file} in the file, {in_template} in the "
+            "template"
+        )
+    for leaf, template, where in zip(leaves, template_leaves, paths):
+        _check_leaf(leaf, template, where, source)
+    return tree_unflatten(treedef, leaves)
+
+
+def _describe(leaf: Any) -> str:
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(node, np.ndarray):
-        return f"an array of shape {node.shape} and dtype {node.dtype}"
-    if np is not None and isinstance(node, np.generic):
-        return f"a NumPy {node.dtype} scalar"
-    return f"a {cls.__name__}"
+    if np is not None and isinstance(leaf, np.ndarray):
+        return f"an array of shape {leaf.shape} and dtype {leaf.dtype}"
+    if np is not None and isinstance(leaf, np.generic):
+        return f"a NumPy {leaf.dtype} scalar"
+    return f"a {type(leaf).__name__}"
 
 
-def _restore(saved: Any, like: Any, source: str) -> Any:
-    """The loaded tree in the template's structure and types, or where they differ."""
-    leaves: list = []
-    stack = [(saved, like, "params")]
-    while stack:
-        node, template, path = stack.pop()
-        children: Any = _matching_children(node, template, path)
-        if children is None:
-            _check_leaf(node, template, path, source)
-            leaves.append(node)
-        elif children is _MISMATCH:
-            raise ValueError(
-                f"nn.load: {source}: the file's structure differs from the template's "
-                f"(like=) at {path}: the file holds {_describe(node)}, the template "
-                f"{_describe(template)}"
-            )
-        else:
-            stack.extend(reversed(children))
-    return tree_unflatten(tree_structure(like), leaves)
-
-
-_MISMATCH: list = []
-
-
-def _matching_children(node: Any, template: Any, path: str) -> Any:
-    """The (saved, template, path) children of a template container; ``None`` for a leaf,
-    ``_MISMATCH`` when the saved node is not the same kind of container."""
-    cls = type(template)
-    if template is None:
-        return [] if node is None else _MISMATCH
-    if cls is tuple or cls is list:
-        if type(node) is not cls or len(node) != len(template):
-            return _MISMATCH
-        return [(n, t, f"{path}[{i}]") for i, (n, t) in enumerate(zip(node, template))]
-    if cls is dict:
-        if type(node) is not dict or set(node) != set(template):
-            return _MISMATCH
-        return [(node[k], t, f"{path}[{k!r}]") for k, t in template.items()]
-    if isinstance(template, tuple) and hasattr(cls, "_fields"):
-        fields, kind, values = tuple(cls._fields), "namedtuple", list(template)
-    elif attrs.has(cls):
-        fields = tuple(a.name for a in attrs.fields(cls) if a.init)
-        kind, values = "attrs", [getattr(template, f) for f in fields]
-    else:
-        return _MISMATCH if _is_container(node) else None
-    if not (type(node) is _SavedRecord and node.kind == kind and node.name == cls.__name__
-            and node.fields == fields):
-        return _MISMATCH
-    return [(n, t, f"{path}.{f}") for n, t, f in zip(node.children, values, fields)]
-
-
-def _is_container(node: Any) -> bool:
-    return node is None or type(node) in (tuple, list, dict, _SavedRecord)
-
-
-def _check_leaf(node: Any, template: Any, path: str, source: str) -> None:
+def _check_leaf(leaf: Any, template: Any, path: str, source: str) -> None:
     """An array must match the template's shape and dtype; a number, a number."""
     np = sys.modules.get("numpy")
     problem = None
     if np is not None and isinstance(template, (np.ndarray, np.generic)):
-        if type(node) is not type(template) and not (
-                isinstance(node, np.ndarray) and isinstance(template, np.ndarray)):
+        if type(leaf) is not type(template) and not (
+                isinstance(leaf, np.ndarray) and isinstance(template, np.ndarray)):
             problem = "kind"
-        elif node.shape != template.shape or node.dtype != template.dtype:
+        elif leaf.shape != template.shape or leaf.dtype != template.dtype:
             problem = "shape or dtype"
-    elif isinstance(template, numbers.Number) and not (
-            type(node) in (int, float) or isinstance(template, bool)):
+    elif isinstance(template, numbers.Number) and not isinstance(template, bool) and (
+            type(leaf) not in (int, float)):
         problem = "kind"
     if problem is not None:
         raise ValueError(
             f"nn.load: {source}: the leaf {path} differs from the template (like=) in "
-            f"{problem}: the file holds {_describe(node)}, the template {_describe(template)}"
+            f"{problem}: the file holds {_describe(leaf)}, the template {_describe(template)}"
         )

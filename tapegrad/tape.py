@@ -91,7 +91,7 @@ _TRACED_TYPES: set[type] = set()
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
 #   "isfinite" tracer.isfinite: a plain bool, a guard under jit
-#   "forward", "reverse", "draw", "html", "stats"  the renderers of viz.py
+#   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
 HOOKS: dict[str, Any] = {}
 
 
@@ -669,7 +669,8 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
 
 
 def column_bytes(col: Any) -> int:
-    """Bytes held by one column, counting boxed floats in lists."""
+    """Bytes held by one column, counting boxed floats in lists and array values' data."""
     if isinstance(col, array):
         return sys.getsizeof(col)
-    return sys.getsizeof(col) + sum(sys.getsizeof(v) for v in col if type(v) is float)
+    return sys.getsizeof(col) + sum(sys.getsizeof(v) if type(v) is float else
+                                    getattr(v, "nbytes", 0) for v in col)

@@ -24,7 +24,7 @@ import attrs
 from .errors import ESCAPED_MESSAGE, CustomVJPError, EscapedTracerError, NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
-from .tape import Recorder, Tape, open_recorder, pop_recorder
+from .tape import HOOKS, Recorder, Tape, open_recorder, pop_recorder
 from .tracer import TRACER_TYPES, Tracer, check_live, primal
 
 __all__ = [
@@ -79,7 +79,7 @@ def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str,
 
 
 def _leaf_path(tree: Any, prefix: str, k: int) -> str:
-    return tree_paths(tree, prefix=prefix)[k][0]
+    return tree_paths(tree, prefix=prefix, only=k)[0][0]
 
 
 def _is_array_tracer(x: Any) -> bool:
@@ -214,9 +214,9 @@ class _Traced:
             for k, leaf in enumerate(out_leaves):
                 if not _is_output_leaf(leaf, allow_bool):
                     raise TypeError(
-                        f"{transform}: output leaf {k} of the function is "
-                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
-                        "or pytrees (tuples, lists, dicts, ...) of them"
+                        f"{transform}: the function returned {type(leaf).__name__} {leaf!r} at "
+                        f"{_leaf_path(out, 'output', k)}; outputs must be numbers, arrays or "
+                        "pytrees (tuples, lists, dicts, ...) of them"
                     )
             roots = [self.output_index(x) for x in out_leaves]
             tape = self.rec.freeze()
@@ -304,7 +304,7 @@ def _seed(root_value: Any) -> Any:
 
 def _check_finite(tape: Tape, adj: list, transform: str) -> None:
     """debug_nans: stop at the first record whose value or adjoint is not finite."""
-    from .viz import describe_record
+    describe_record = HOOKS["describe"]  # viz.describe_record (viz sits above this module)
 
     for k in range(len(tape)):
         v = float(primal(tape.values[k]))
@@ -404,7 +404,7 @@ def grad(
     >>> grad(lambda x: x ** 3)(2.0)
     12.0
     >>> grad(lambda p: p["w"] * p["b"])({"w": 2.0, "b": 5.0})
-    {'w': 5.0, 'b': 2.0}
+    {'b': 2.0, 'w': 5.0}
     >>> round(grad(grad(tg.sin))(1.0), 6)  # second derivative: -sin(1)
     -0.841471
     """
