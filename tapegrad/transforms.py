@@ -451,7 +451,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         seeds: dict[int, Any] = {}
         for k, (root, g, v) in enumerate(zip(roots, ct_leaves, out_values)):
             g = _check_leaf(cotangent, "cotangent", k, g, "vjp_fn")
-            _check_same_shape("vjp_fn: cotangent", k, g, v)
+            g = _check_same_shape("vjp_fn: cotangent", k, g, v)
             if root >= 0:
                 seeds[root] = seeds[root] + g if root in seeds else g
         adj = tape.backward(seeds) if seeds else [0.0] * len(tape)
@@ -470,10 +470,20 @@ def _shape(v: Any) -> tuple:
     return tuple(getattr(v, "shape", ()))
 
 
-def _check_same_shape(what: str, k: int, given: Any, expected: Any) -> None:
-    if _shape(given) != _shape(expected) and _shape(given) != ():
+def _check_same_shape(what: str, k: int, given: Any, expected: Any) -> Any:
+    """``given`` in the shape of ``expected``: a number stands for an array full of it
+    (a cotangent 1.0 for an array output); any other shape is an error."""
+    if _shape(given) == _shape(expected):
+        return given
+    if _shape(given) != ():
         raise ValueError(f"{what} {k} has shape {_shape(given)}, but the value it goes with "
                          f"has shape {_shape(expected)}")
+    arrays = _array_support()
+    if type(given) is Tracer or _is_array_tracer(given):
+        return arrays.broadcast_to(given, _shape(expected))
+    kind = arrays.np.dtype(expected.dtype).kind
+    return arrays.np.full(_shape(expected), given,
+                          dtype=expected.dtype if kind == "f" else arrays.np.float64)
 
 
 # ---------------------------------------------------------------------------
@@ -507,8 +517,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             )
         p_leaves = tree_flatten(primals[n])[0]
         for k, (i, tl, pl) in enumerate(zip(call.leaf_indices[n], t_leaves, p_leaves)):
-            seeds[i] = _check_leaf(t, f"tangents[{n}]", k, tl, "jvp")
-            _check_same_shape(f"jvp: tangents[{n}] leaf", k, seeds[i], pl)
+            seeds[i] = _check_same_shape(f"jvp: tangents[{n}] leaf", k,
+                                         _check_leaf(t, f"tangents[{n}]", k, tl, "jvp"), pl)
     tan = tape.forward(seeds)
     values = [_as_float(call.unwrap(x)) for x in out_leaves]
     tangents_out = [_as_leaf_type(tan[root] if root >= 0 else 0.0, v)
@@ -664,8 +674,8 @@ def trace(
         tape, _, _, roots = call.finish(call.run(f, kwargs), "trace")
         inputs = tuple(i for idx in call.leaf_indices for i in idx)
         tape = attrs.evolve(tape, outputs=tuple(roots), inputs=inputs, timings=tape.timings)
-        if len(roots) == 1 and roots[0] >= 0:
-            tape.timings["adjoints"] = tape.backward({roots[0]: 1.0})
+        if len(roots) == 1 and roots[0] >= 0 and _shape(tape.values[roots[0]]) == ():
+            tape.timings["adjoints"] = tape.backward({roots[0]: _seed(tape.values[roots[0]])})
         return tape
 
     return trace_f
