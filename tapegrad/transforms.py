@@ -255,9 +255,11 @@ def _as_leaf_type(g: Any, leaf: Any) -> Any:
     if type(leaf) is float or type(leaf) is int:
         return float(g)
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(leaf, np.ndarray):
+    # An array leaf, or a traced array of an outer trace whose adjoint here does not
+    # depend on that trace (the gradient of a linear function): an array of its shape.
+    if np is not None and (isinstance(leaf, np.ndarray) or _is_array_tracer(leaf)):
         if type(g) is float and g == 0.0:
-            return np.zeros_like(leaf)
+            return np.zeros(leaf.shape, dtype=leaf.dtype)
         g = np.asarray(g)
         if g.shape != leaf.shape:
             g = np.broadcast_to(g, leaf.shape).copy()
