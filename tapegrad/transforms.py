@@ -557,11 +557,15 @@ def _assemble(parts: list, out_value: Any, in_value: Any, inputs_last: bool) -> 
     each of the output's shape).
     """
     out_shape, in_shape = _shape(out_value), _shape(in_value)
-    if not out_shape and not in_shape and not hasattr(parts[0], "shape"):
+    if parts and not out_shape and not in_shape and not hasattr(parts[0], "shape"):
         return parts[0]
+    arrays = _array_support()
+    if not parts:  # an empty output or input: a Jacobian without elements
+        dtype = getattr(out_value, "dtype", None)
+        return arrays.np.zeros(out_shape + in_shape, dtype=dtype if dtype is not None and
+                               dtype.kind == "f" else arrays.np.float64)
     # Forward mode stacks the output-shaped pieces along a last axis, reverse mode the
     # input-shaped pieces along a first one; either way a reshape gives out + in shape.
-    arrays = _array_support()
     stacked = arrays.stack(parts, axis=-1 if inputs_last else 0)
     return arrays.reshape(stacked, out_shape + in_shape)
 
