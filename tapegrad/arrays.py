@@ -816,12 +816,18 @@ def _matmul_vjp(g: Any, out: Any, x: Any, y: Any, *, needs: tuple) -> tuple:
     elif y.ndim == 1:
         g2 = expand_dims(g, -1)
     gx = gy = None
+    # A 1-D operand met a stack of matrices: drop its added axis, keep the stack's axes
+    # (unbroadcast then sums over them: the vector was used once per matrix).
     if needs[0]:
         gx = matmul(g2, swapaxes(y2, -1, -2))
-        gx = unbroadcast(reshape(gx, (-1,)) if x.ndim == 1 else gx, x.shape, x.dtype)
+        if x.ndim == 1:
+            gx = reshape(gx, shape_of(gx)[:-2] + shape_of(gx)[-1:])
+        gx = unbroadcast(gx, x.shape, x.dtype)
     if needs[1]:
         gy = matmul(swapaxes(x2, -1, -2), g2)
-        gy = unbroadcast(reshape(gy, (-1,)) if y.ndim == 1 else gy, y.shape, y.dtype)
+        if y.ndim == 1:
+            gy = reshape(gy, shape_of(gy)[:-1])
+        gy = unbroadcast(gy, y.shape, y.dtype)
     return (gx, gy)
 
 
