@@ -982,10 +982,10 @@ def _prod_cotangent(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
 _prod = register(ArrayPrimitive(
     "prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims),
     lambda g, out, x, *, needs, axis, keepdims: (_prod_cotangent(g, out, x, axis, keepdims),),
-    lambda t, out, x, *, axis, keepdims: sum(_prod_cotangent(t[0], out, x, axis, keepdims)
-                                             * 0.0 + t[0] * _prod_cotangent(
-                                                 1.0, out, x, axis, keepdims),
-                                             axis=axis, keepdims=keepdims),
+    # Forward: the tangent times the partials (the cotangent rule with g = 1), summed.
+    lambda t, out, x, *, axis, keepdims: sum(
+        t[0] * _prod_cotangent(np.ones(shape_of(out), dtype_of(out)), out, x, axis, keepdims),
+        axis=axis, keepdims=keepdims),
     "_np.prod({0}, axis={axis}, keepdims={keepdims})"))
 
 
