@@ -609,13 +609,19 @@ _index_add: Callable[..., Any]
 
 
 def _unary(name: str, impl: Callable[..., Any], rule: Callable[[Any, Any, Any], Any],
-           source: str = "") -> Callable[..., Any]:
-    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``)."""
+           source: str | None = None) -> Callable[..., Any]:
+    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``).
+
+    ``jit`` writes it as ``source``; by default as NumPy's function of the same name,
+    and with ``source=""`` (no NumPy function of that name) as a call of ``impl``.
+    """
 
     def vjp(g: Any, out: Any, x: Any, *, needs: tuple) -> tuple:
         return (rule(g, out, x),)
 
-    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source or f"_np.{name}({{0}})"))
+    if source is None:
+        source = f"_np.{name}({{0}})"
+    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source))
 
 
 negative = _unary("negative", np.negative, lambda g, out, x: -g, "-{0}")
@@ -669,10 +675,28 @@ _step = _no_derivative("step", _step_impl)
 floor = _no_derivative("floor", np.floor, "_np.floor({0})")
 isnan = _no_derivative("isnan", np.isnan, "_np.isnan({0})")
 isfinite = _no_derivative("isfinite", np.isfinite, "_np.isfinite({0})")
-argmax = _no_derivative("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
-                        "_np.argmax({0}, axis={axis})")
-argmin = _no_derivative("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
-                        "_np.argmin({0}, axis={axis})")
+_argmax = _no_derivative("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
+                         "_np.argmax({0}, axis={axis})")
+_argmin = _no_derivative("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
+                         "_np.argmin({0}, axis={axis})")
+
+
+def argmax(x: Any, axis: Any = None) -> Any:
+    """The position of the largest element (along ``axis``), as ``np.argmax``.
+
+    >>> int(argmax(np.array([1.0, 3.0, 2.0])))
+    1
+    """
+    return _argmax(x, axis=None if axis is None else int(axis))  # a param, not an operand
+
+
+def argmin(x: Any, axis: Any = None) -> Any:
+    """The position of the smallest element (along ``axis``), as ``np.argmin``.
+
+    >>> argmin(np.array([[1.0, 0.0], [2.0, 3.0]]), axis=1)
+    array([1, 0])
+    """
+    return _argmin(x, axis=None if axis is None else int(axis))
 stop_gradient = _no_derivative("stop_gradient", lambda x: x, "{0}")
 
 
@@ -1098,7 +1122,7 @@ def _astype_vjp(g: Any, out: Any, x: Any, *, needs: tuple, dtype: Any) -> tuple:
 
 _astype = register(ArrayPrimitive(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype), _astype_vjp, LINEAR,
-    "_np.asarray({0}).astype(_np.{dtype})"))
+    "_np.asarray({0}).astype({dtype})"))
 
 
 def reshape(x: Any, shape: Any) -> Any:
