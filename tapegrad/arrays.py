@@ -1143,6 +1143,8 @@ def reshape(x: Any, shape: Any) -> Any:
 
 def transpose(x: Any, axes: Any = None) -> Any:
     """The axes of ``x`` permuted (reversed by default), as ``np.transpose``."""
+    if isinstance(axes, (int, np.integer)):  # x.transpose(0) of a 1-D array, as in NumPy
+        axes = (axes,)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(1, len(shape_of(x))) for a in axes)
         if sorted(axes) != list(range(len(shape_of(x)))):
