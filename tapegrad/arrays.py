@@ -1287,11 +1287,32 @@ def getitem(x: Any, index: Any) -> Any:
         if any(_traced(a) for a in arrays):
             raise TypeError("a traced boolean mask as an index gives a shape that depends on "
                             "values; use tnp.where(mask, x, 0.0) instead")
-        arrays = [np.nonzero(a)[0] if a.ndim == 1 else a for a in arrays]
-        if builtins.any(np.dtype(a.dtype).kind == "b" for a in arrays):
-            raise NotImplementedError("tapegrad.numpy: multi-dimensional boolean masks as "
-                                      "indices have no rule yet; use tnp.where")
+        template, arrays = _masks_as_positions(template, arrays)
     return _getitem(x, *arrays, index=template)
+
+
+def _masks_as_positions(template: tuple, arrays: Sequence[Any]) -> tuple[tuple, list]:
+    """Constant boolean masks replaced by the integer positions they select, as NumPy
+    does: a mask over k axes becomes k integer arrays (``np.nonzero``), one slot each."""
+    new_template: list = []
+    new_arrays: list = []
+    parts = iter(arrays)
+    for p in template:
+        if not (isinstance(p, str) and p == _SLOT):
+            new_template.append(p)
+            continue
+        a = next(parts)
+        if np.dtype(dtype_of(a)).kind != "b":
+            new_template.append(p)
+            new_arrays.append(a)
+            continue
+        if a.ndim == 0:
+            raise IndexError("tapegrad.numpy: a 0-d boolean index (x[True]) has no rule; "
+                             "use tnp.expand_dims(x, 0) or tnp.where")
+        positions = np.nonzero(a)
+        new_template += [_SLOT] * len(positions)
+        new_arrays += list(positions)
+    return tuple(new_template), new_arrays
 
 
 def take(x: Any, indices: Any, axis: Any = None) -> Any:
