@@ -436,10 +436,27 @@ def register(prim: ArrayPrimitive) -> Callable[..., Any]:
     ARRAY_PRIMITIVES[prim.name] = prim
 
     def function(*operands: Any, **params: Any) -> Any:
-        return bind(prim, *operands, **params)
+        try:
+            return bind(prim, *operands, **params)
+        except ValueError as error:
+            if "could not be broadcast" not in str(error):
+                raise
+            raise _broadcast_error(prim.name, operands, params) from None
 
     function.__name__ = function.__qualname__ = prim.name
     return function
+
+
+def _broadcast_error(name: str, operands: Sequence[Any], params: dict) -> ValueError:
+    """NumPy's broadcasting error, naming the operation and every operand's shape."""
+    shapes = " and ".join(str(shape_of(x)) for x in operands)
+    if name == "einsum":
+        return ValueError(f"tapegrad.numpy.einsum: operands of shapes {shapes} do not fit the "
+                          f"subscripts {params.get('subscripts')!r} (an index names one length "
+                          "in every operand)")
+    return ValueError(f"tapegrad.numpy.{name}: operands of shapes {shapes} do not broadcast "
+                      "together (aligned from the last axis, each pair of lengths must be "
+                      "equal or one of them 1)")
 
 
 def _innermost(operands: Sequence[Any]) -> Recorder | None:
