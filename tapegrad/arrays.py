@@ -28,6 +28,7 @@ is traced) and :func:`unbroadcast`. The NumPy-named functions users call are in
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import numbers
 from collections.abc import Sequence
@@ -1467,7 +1468,12 @@ def _array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
             "in-place operator such as a += x on a NumPy array did): traced arrays are "
             "immutable and NumPy arrays cannot hold them. Write a = a + x instead.")
     fn = _UFUNCS.get(name)
-    if method != "__call__" or fn is None or kwargs:
+    if method == "__call__" and fn is not None and kwargs:
+        raise TypeError(
+            f"numpy.{name}(..., {', '.join(f'{k}=...' for k in kwargs)}) on a traced value: "
+            f"tapegrad.numpy's {name} takes no keyword arguments; call it without them "
+            "(convert the result with .astype(...) for another dtype)")
+    if method != "__call__" or fn is None:
         raise TypeError(
             f"numpy.{name} ({method}) on a traced value has no derivative rule in tapegrad "
             "yet; use the functions of tapegrad.numpy (import tapegrad.numpy as tnp)")
@@ -1476,13 +1482,26 @@ def _array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
 
 def _array_function(func: Any, args: tuple, kwargs: dict) -> Any:
     name = getattr(func, "__name__", str(func))
-    fn = _FUNCTIONS.get(name)
+    fn = _FUNCTIONS.get(name) if getattr(func, "__module__", "numpy") == "numpy" else None
+    # np.linalg.inv is named numpy.linalg.inv, not numpy.inv.
+    where = f"{getattr(func, '__module__', None) or 'numpy'}.{name}"
     if fn is None:
         raise TypeError(
-            f"numpy.{name} on a traced array has no derivative rule in tapegrad yet; use "
+            f"{where} on a traced array has no derivative rule in tapegrad yet; use "
             "the functions of tapegrad.numpy (import tapegrad.numpy as tnp) or compose it "
             "from them")
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except TypeError:
+        try:
+            inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError as error:  # an argument tapegrad.numpy's version does not take
+            raise TypeError(
+                f"{where} on a traced array: tapegrad.numpy.{name} does not take these "
+                f"arguments ({error}); call tnp.{name} with the arguments it has "
+                f"(see help(tapegrad.numpy.{name})), converting with .astype() if needed"
+            ) from None
+        raise
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}  # filled by tapegrad.numpy
