@@ -1568,3 +1568,36 @@ def combine(pairs: Sequence[tuple[Any, Any]]) -> Any:
 
 HOOKS.update(array_unary=_scalar_unary, array_binary=_scalar_binary,
              array_where=_scalar_where, array_ufunc=_array_ufunc, combine=combine)
+
+
+# ---------------------------------------------------------------------------
+# custom_vjp on arrays: a record whose rules are the user's (built by transforms).
+# ---------------------------------------------------------------------------
+
+
+def _custom_impl(*operands: Any, value: Callable[..., Any], rule: Callable[..., Any],
+                 forward: Callable[..., Any], name: str) -> Any:
+    return value(*operands)
+
+
+def _custom_vjp_rule(g: Any, out: Any, *operands: Any, needs: tuple, value: Any, rule: Any,
+                     forward: Any, name: str) -> tuple:
+    return rule(g)
+
+
+def _custom_jvp_rule(t: list, out: Any, *operands: Any, value: Any, rule: Any,
+                     forward: Callable[[list], Any], name: str) -> Any:
+    return forward(t)
+
+
+# A call of a custom_vjp function with array operands or outputs. Its params carry the
+# function (``value``, what jit calls), its reverse rule (``rule``: bwd with the real
+# cotangent) and a forward rule derived from bwd (``forward``); see transforms.custom_vjp.
+CUSTOM_VJP = ArrayPrimitive("custom_vjp", _custom_impl, _custom_vjp_rule, _custom_jvp_rule, "")
+custom_vjp_call = register(CUSTOM_VJP)
+CUSTOM_VJP = ARRAY_PRIMITIVES["custom_vjp"]  # with its operation code
+
+
+def custom_record(rec: Recorder, inputs: tuple, values: tuple, params: dict, out: Any) -> Any:
+    """A custom_vjp call recorded on ``rec`` (its value already computed)."""
+    return _append(rec, CUSTOM_VJP, inputs, values, params, out)

@@ -741,11 +741,13 @@ class custom_vjp:
     Decorate the function, then call ``.defvjp(fwd, bwd)``: ``fwd(*args)`` returns
     ``(out, residuals)``; ``bwd(residuals, g)`` returns a tuple with one
     cotangent per positional argument, for output cotangent ``g``. Arguments and
-    outputs are scalars or pytrees of scalars. ``bwd`` is called during the
-    reverse sweep with the real cotangent, so it may do anything (such as clip);
-    forward mode and per-record checks use ``bwd(residuals, 1.0)``, which is the
-    derivative only when ``bwd`` is linear in ``g``. Write ``bwd`` with tapegrad
-    operations to keep higher derivatives available.
+    outputs are scalars, arrays, or pytrees of them; a cotangent has its
+    argument's shape. ``bwd`` is called during the reverse sweep with the real
+    cotangent, so it may do anything (such as clip); forward mode and per-record
+    checks use ``bwd(residuals, 1.0)`` for scalars and, for arrays, the gradient in
+    ``g`` of ``<bwd(residuals, g), tangent>``, which are the derivative only when
+    ``bwd`` is linear in ``g``. Write ``bwd`` with tapegrad operations (tapegrad.numpy
+    for arrays) to keep higher derivatives and forward mode available.
 
     >>> import tapegrad as tg
     >>> @custom_vjp
@@ -773,7 +775,7 @@ class custom_vjp:
             leaves.append(lv)
             treedefs.append(td)
         flat = [x for lv in leaves for x in lv]
-        rec = _innermost(flat)  # raises for a tracer of a closed or foreign trace
+        rec = _innermost_of_any(flat)  # raises for a tracer of a closed or foreign trace
         if rec is None:
             return self.fun(*args)
         if self.fwd is None or self.bwd is None:
@@ -782,8 +784,11 @@ class custom_vjp:
                 "defvjp(fwd, bwd) was called on it"
             )
 
+        def ours(x: Any) -> bool:
+            return (type(x) is Tracer or _is_array_tracer(x)) and x._tape is rec
+
         def inner(x: Any) -> Any:
-            return x._value if type(x) is Tracer and x._tape is rec else x
+            return x._value if ours(x) else x
 
         inner_args = [tree_unflatten(td, [inner(x) for x in lv])
                       for td, lv in zip(treedefs, leaves)]
@@ -796,15 +801,18 @@ class custom_vjp:
             # is what the outer trace differentiates. fwd above gave the residuals.
             out = self(*inner_args)
         out_leaves, out_def = tree_flatten(out)
-        positions = [(k, x._index) for k, x in enumerate(flat)
-                     if type(x) is Tracer and x._tape is rec]
+        positions = [(k, x._index) for k, x in enumerate(flat) if ours(x)]
         indices = tuple(i for _, i in positions)
         bwd = self.bwd
         n_args = len(args)
+        arrays = any(_is_array_tracer(flat[k]) for k, _ in positions) or any(
+            _is_array_value(v) for v in out_leaves)
+        # The cotangent of the outputs bwd is not asked about: 0.0, or zeros of an array's shape.
+        zeros = [_zeros_of(v) if arrays else 0.0 for v in out_leaves]
 
-        def rule_for(o: int) -> Callable[[Any], tuple]:
+        def rule_for(o: int, check: bool = True) -> Callable[[Any], tuple]:
             def cotangents(g: Any) -> tuple:
-                seed = tree_unflatten(out_def, [g if p == o else 0.0
+                seed = tree_unflatten(out_def, [g if p == o else zeros[p]
                                                 for p in range(len(out_leaves))])
                 try:
                     cts = bwd(residuals, seed)
@@ -820,8 +828,12 @@ class custom_vjp:
                         f"custom_vjp bwd of {name!r} must return a tuple with one cotangent "
                         f"per positional argument ({n_args}), got {cts!r}"
                     )
-                _check_not_closed_over(rec, name, "bwd", cts)
+                if check:
+                    _check_not_closed_over(rec, name, "bwd", cts)
                 flat_ct = [c for ct, td in zip(cts, treedefs) for c in _ct_leaves(ct, td)]
+                if arrays:
+                    for k, _ in positions:
+                        _check_cotangent_shape(name, k, flat_ct[k], flat[k])
                 return tuple(flat_ct[k] for k, _ in positions)
 
             return cotangents
@@ -841,10 +853,88 @@ class custom_vjp:
 
             return value
 
-        results = [_nary_record(rec, CUSTOM, _as_float(value),
-                                (indices, rule_for(o), name, value_for(o)))
-                   for o, value in enumerate(out_leaves)]
+        if arrays:
+            # Array operands or outputs: records of the array table's custom_vjp entry,
+            # whose reverse rule is bwd and whose forward rule is derived from it.
+            layer = _array_support()
+            values = tuple(flat[k]._value for k, _ in positions)
+            results = [layer.custom_record(
+                rec, indices, values, {"value": value_for(o), "rule": rule_for(o),
+                                       "forward": _forward_from_vjp(rule_for(o, check=False),
+                                                                    value),
+                                       "name": name}, _as_array(value))
+                for o, value in enumerate(out_leaves)]
+        else:
+            results = [_nary_record(rec, CUSTOM, _as_float(value),
+                                    (indices, rule_for(o), name, value_for(o)))
+                       for o, value in enumerate(out_leaves)]
         return tree_unflatten(out_def, results)
+
+
+def _innermost_of_any(flat: Sequence[Any]) -> Recorder | None:
+    """The innermost open trace among traced scalars and traced arrays (checked live)."""
+    rec = _innermost(flat)
+    for x in flat:
+        if _is_array_tracer(x):
+            r = check_live(x)
+            if rec is None or r.level > rec.level:
+                rec = r
+    return rec
+
+
+def _is_array_value(v: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return _is_array_tracer(v) or (np is not None and isinstance(v, np.ndarray))
+
+
+def _zeros_of(v: Any) -> Any:
+    if not _is_array_value(v):
+        return 0.0
+    np = _array_support().np
+    return np.zeros(v.shape, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
+
+
+def _as_array(v: Any) -> Any:
+    """An output of a custom_vjp function as an array (a number becomes 0-d)."""
+    if _is_array_value(v):
+        return v
+    layer = _array_support()
+    if type(v) is Tracer:  # of an outer trace: a 0-d traced array there
+        return layer.multiply(v, layer.np.ones(()))
+    return layer.np.asarray(v, dtype=layer.np.float64)
+
+
+def _check_cotangent_shape(name: str, k: int, ct: Any, operand: Any) -> None:
+    if type(ct) is float and ct == 0.0:
+        return  # no contribution
+    if _shape(ct) != _shape(operand):
+        raise ValueError(f"custom_vjp bwd of {name!r} returned a cotangent of shape "
+                         f"{_shape(ct)} for argument leaf {k}, which has shape "
+                         f"{_shape(operand)}: return one cotangent of each argument's shape")
+
+
+def _forward_from_vjp(rule: Callable[[Any], tuple], out: Any) -> Callable[[list], Any]:
+    """A custom_vjp record's forward rule from its reverse one.
+
+    bwd gives ``J^T g``; the tangent ``J t`` is the gradient in ``g`` of
+    ``<bwd(g), t>``, a linear function of ``g`` when bwd is a vector-Jacobian
+    product (linear in g). bwd must then be written with tapegrad operations.
+    """
+
+    def tangent(tangents: list) -> Any:
+        layer = _array_support()
+
+        def pairing(g: Any) -> Any:
+            total: Any = 0.0
+            for c, t in zip(rule(g), tangents):
+                if t is not None and not (type(c) is float and c == 0.0):
+                    total = total + layer.sum(layer.multiply(c, t))
+            return total
+
+        zero = _zeros_of(out) if _is_array_value(out) else layer.np.zeros(())
+        return grad(pairing)(zero)
+
+    return tangent
 
 
 def _check_not_closed_over(rec: Recorder, name: str, part: str, tree: Any) -> None:
@@ -854,7 +944,7 @@ def _check_not_closed_over(rec: Recorder, name: str, part: str, tree: Any) -> No
     a placeholder of a finished trace and drop that variable's derivative.
     """
     for leaf in tree_flatten(tree)[0]:
-        if type(leaf) is Tracer and leaf._tape.level >= rec.level:
+        if type(leaf) in TRACER_TYPES and leaf._tape.level >= rec.level:
             raise CustomVJPError(
                 f"custom_vjp {part} of {name!r} returned a traced value of the trace that "
                 f"is differentiating {name!r}: {part} uses (closes over) a traced variable "
