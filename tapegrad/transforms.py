@@ -302,19 +302,33 @@ def _check_finite(tape: Tape, adj: list, transform: str) -> None:
     from .viz import describe_record
 
     for k in range(len(tape)):
-        v = float(primal(tape.values[k]))
-        if not math.isfinite(v):
+        bad = _non_finite(tape.values[k])
+        if bad:
             raise NonFiniteError(
-                f"{transform}(debug_nans=True): the value of record %{k} is {v}: "
+                f"{transform}(debug_nans=True): the value of record %{k} {bad}: "
                 f"{describe_record(tape, k)}"
             )
     for k in range(len(tape) - 1, -1, -1):
-        g = float(primal(adj[k]))
-        if not math.isfinite(g):
+        bad = _non_finite(adj[k])
+        if bad:
             raise NonFiniteError(
-                f"{transform}(debug_nans=True): the adjoint of record %{k} is {g} in the "
+                f"{transform}(debug_nans=True): the adjoint of record %{k} {bad} in the "
                 f"reverse sweep: {describe_record(tape, k)}"
             )
+
+
+def _non_finite(value: Any) -> str:
+    """'' for a finite number or array; else 'is nan', or 'has nan at index (1, 0)'."""
+    value = primal(value)
+    if not hasattr(value, "shape") or value.shape == ():
+        v = float(value)
+        return "" if math.isfinite(v) else f"is {v}"
+    np = _array_support().np
+    finite = np.isfinite(value)
+    if finite.all():
+        return ""
+    where = tuple(int(i) for i in np.argwhere(~finite)[0])
+    return f"has {float(value[where])} at index {where}"
 
 
 # ---------------------------------------------------------------------------
@@ -713,18 +727,25 @@ def check_grad(
         leaves, treedef = tree_flatten(args[n])
         g_leaves = tree_flatten(g_tree)[0]
         for k in range(len(leaves)):
-            fd = (_nudged(f, args, n, leaves, treedef, k, eps)
-                  - _nudged(f, args, n, leaves, treedef, k, -eps)) / (2 * eps)
-            g = float(g_leaves[k])
-            worst = max(worst, abs(g - fd) / max(1.0, abs(g), abs(fd)))
+            # An array leaf is nudged one element at a time.
+            for e in range(_array_support().np.size(leaves[k]) if _shape(leaves[k]) else 1):
+                fd = (_nudged(f, args, n, leaves, treedef, k, e, eps)
+                      - _nudged(f, args, n, leaves, treedef, k, e, -eps)) / (2 * eps)
+                g = float(g_leaves[k].flat[e] if _shape(leaves[k]) else g_leaves[k])
+                worst = max(worst, abs(g - fd) / max(1.0, abs(g), abs(fd)))
     return worst
 
 
 def _nudged(f: Callable, args: tuple, n: int, leaves: list, treedef: TreeDef, k: int,
-            delta: float) -> float:
-    """f(*args) with leaf k of argument n moved by delta."""
+            element: int, delta: float) -> float:
+    """f(*args) with leaf k of argument n (its element ``element``, for an array) moved
+    by delta."""
     moved = list(leaves)
-    moved[k] = float(moved[k]) + delta
+    if _shape(moved[k]):
+        moved[k] = moved[k].copy()
+        moved[k].flat[element] += delta
+    else:
+        moved[k] = float(moved[k]) + delta
     new_args = list(args)
     new_args[n] = tree_unflatten(treedef, moved)
     return float(f(*new_args))
