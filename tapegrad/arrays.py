@@ -261,6 +261,18 @@ class ArrayTracer:
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         return _array_function(func, args, kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for names the class lacks: NumPy's other ndarray attributes (x.item(),
+        # x.tolist(), x.copy(), ...) get a message saying what to use instead.
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'ArrayTracer' object has no attribute {name!r}")
+        raise AttributeError(
+            f"traced arrays have no {name!r} (NumPy's ndarray.{name}): inside a "
+            "differentiated function use the functions of tapegrad.numpy (import "
+            "tapegrad.numpy as tnp), and the methods traced arrays have (shape, dtype, "
+            "T, sum, mean, max, min, prod, var, std, reshape, transpose, dot, clip, astype, "
+            "...); to see the numbers, return them from the function (has_aux=True)")
+
 
 TRACER_TYPES.add(ArrayTracer)
 
