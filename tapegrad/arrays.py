@@ -796,16 +796,20 @@ divide = _binary_prim(
 
 
 def _pow_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
-    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1).
+    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1); an
+    # exponent 0 at base 0 gives 0 too, not 0 * inf, as the scalar rule. The base is
+    # made safe there first, so that the second derivative does not meet the inf either.
     if isinstance(y, (int, float)) and not _traced(y):
         return g * 0.0 if y == 0 else g * (y * x ** (y - 1.0))
-    return g * (y * x ** (y - 1.0))
+    both_zero = logical_and(x == 0, y == 0)
+    return g * where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1.0))
 
 
 def _pow_dy(g: Any, out: Any, x: Any, y: Any) -> Any:
-    # x ** y * log(x); 0 where the base is 0 (0 ** y is 0 for y > 0), NaN below 0.
+    # x ** y * log(x); at base 0 it is 0 * x ** y (0 for y > 0, NaN where 0 ** y is
+    # infinite or NaN: y < 0, y NaN), NaN below 0, as the scalar rule.
     safe = where(x == 0, 1.0, x)
-    return g * where(x == 0, 0.0, out * log(safe))
+    return g * where(x == 0, out * 0.0, out * log(safe))
 
 
 power = _binary_prim(
@@ -816,8 +820,11 @@ power = _binary_prim(
 
 
 def _max_weight(x: Any, y: Any) -> Any:
-    """d max(x, y)/dx: 1 where x wins, 0 where y wins, 1/2 on a tie, NaN for NaN."""
-    return 0.5 + 0.5 * sign(x - y)
+    """d max(x, y)/dx: 1 where x wins, 0 where y wins, 1/2 on a tie, NaN for NaN.
+
+    The tie is tested apart: x - y is NaN for a tie at an infinity.
+    """
+    return where(x == y, 0.5, 0.5 + 0.5 * sign(x - y))
 
 
 maximum = _binary_prim(
