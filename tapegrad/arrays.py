@@ -1026,17 +1026,24 @@ _min = register(ArrayPrimitive(
 
 
 def _prod_cotangent(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    # d prod / dx_i is the product of the others: out / x_i without zeros; with one
-    # zero, only that element has a nonzero partial (the product of the rest); with two
-    # or more zeros, every partial is 0. Written without dividing by zero.
+    # d prod / dx_i is the product of the others, written without dividing by zero:
+    # out / x_i without zeros; with one zero, the product of the nonzero rest for the
+    # zero element and 0 for the others; with more zeros, 0. Where that 0 is a product
+    # holding the zero elements, they are kept in it as factors (their sum, which is 0,
+    # and for two zeros the other one), so that the partial's own derivative, the
+    # second derivative of prod, is exact too: d2 prod / dx_i dx_j = prod of the rest.
     is_zero = x == 0
     zeros = _restore_reduced(sum(where(is_zero, 1.0, 0.0), axis=axis, keepdims=keepdims),
                              shape_of(x), axis, keepdims)
     rest = _restore_reduced(prod(where(is_zero, 1.0, x), axis=axis, keepdims=keepdims),
                             shape_of(x), axis, keepdims)
+    zero_sum = _restore_reduced(sum(where(is_zero, x, 0.0), axis=axis, keepdims=keepdims),
+                                shape_of(x), axis, keepdims)
     safe_x = where(is_zero, 1.0, x)
+    one_zero = where(is_zero, rest, rest / safe_x * zero_sum)
+    two_zeros = where(is_zero, rest * (zero_sum - x), 0.0)
     partial = where(zeros == 0, rest / safe_x,
-                    where(logical_and(zeros == 1, is_zero), rest, 0.0))
+                    where(zeros == 1, one_zero, where(zeros == 2, two_zeros, 0.0)))
     return _restore_reduced(g, shape_of(x), axis, keepdims) * partial
 
 
