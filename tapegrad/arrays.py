@@ -796,13 +796,14 @@ divide = _binary_prim(
 
 
 def _pow_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
-    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1); an
-    # exponent 0 at base 0 gives 0 too, not 0 * inf, as the scalar rule. The base is
-    # made safe there first, so that the second derivative does not meet the inf either.
+    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1). An
+    # exponent 0 gives 0 too where x ** -1 is not finite (x = 0, a subnormal x, NaN),
+    # not 0 * inf, as the scalar rule; the base is made safe there first, so that the
+    # second derivative does not meet the inf either.
     if isinstance(y, (int, float)) and not _traced(y):
         return g * 0.0 if y == 0 else g * (y * x ** (y - 1.0))
-    both_zero = logical_and(x == 0, y == 0)
-    return g * where(both_zero, 0.0, y * where(both_zero, 1.0, x) ** (y - 1.0))
+    unsafe = logical_and(y == 0, logical_not(isfinite(x ** (y - 1.0))))
+    return g * where(unsafe, 0.0, y * where(unsafe, 1.0, x) ** (y - 1.0))
 
 
 def _pow_dy(g: Any, out: Any, x: Any, y: Any) -> Any:
