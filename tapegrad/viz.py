@@ -97,8 +97,9 @@ def _array_expression(tape: Tape, k: int) -> str:
     info = OPS[tape.ops[k]]
     _prim, inputs, operands, params, _out = tape.nary[-2 - tape.a0[k]]
     args = [tape.name(j) if j >= 0 else fmt(v) for j, v in zip(inputs, operands)]
+    # Functions a record carries for its rules (custom_vjp's) are not shown.
     args += [f"{key}={_param_text(value)}" for key, value in params.items()
-             if not (value is None or value is False)]
+             if not (value is None or value is False or callable(value))]
     return f"{info.name}({', '.join(args)})"
 
 
