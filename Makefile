@@ -25,7 +25,7 @@ demo: $(VENV)/.examples
 	$(PY) examples/moons.py
 
 test: $(VENV)/.test
-	$(PY) -m pytest -q
+	$(PY) -X dev -W error -m pytest -q
 	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
 	$(VENV)/bin/mypy tapegrad
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -355,5 +356,5 @@ def test_draw_dot_renders(tmp_path):
     o.label = 'out{1}|<2>"'
     o.backward()
     path = draw_dot(o).render(tmp_path / "graph", cleanup=True)
-    svg = open(path, encoding="utf-8").read()
+    svg = Path(path).read_text(encoding="utf-8")
     assert path.endswith(".svg") and "out{1}|&lt;2&gt;&quot;" in svg

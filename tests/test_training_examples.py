@@ -22,9 +22,14 @@ def load_example(name):
     return module
 
 
+def interpreter_flags():
+    """This interpreter's -X dev and -W options, so a child runs as strictly as the suite."""
+    return (["-X", "dev"] if sys.flags.dev_mode else []) + [f"-W{w}" for w in sys.warnoptions]
+
+
 def run_example(name, *args):
-    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=120, check=True)
+    command = [sys.executable, *interpreter_flags(), str(EXAMPLES / f"{name}.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
 def importable(*names):

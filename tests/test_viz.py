@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from pathlib import Path
 
 import attrs
 import graphviz
@@ -130,10 +131,10 @@ def test_draw_tape_renders_with_dot(tmp_path):
     tape = tg.trace(lambda x: tg.exp(x) * x, names=(NASTY,))(0.5)
     path = viz.render(tape, tmp_path / "tape.svg")
     assert path == str(tmp_path / "tape.svg")
-    svg = open(path, encoding="utf-8").read()
+    svg = Path(path).read_text(encoding="utf-8")
     assert svg.startswith("<?xml") and ESCAPED in svg
     png = viz.render(tape.draw(), tmp_path / "tape", format="png")
-    assert png.endswith("tape.png") and open(png, "rb").read(4) == b"\x89PNG"
+    assert png.endswith("tape.png") and Path(png).read_bytes()[:4] == b"\x89PNG"
 
 
 # -- render without Graphviz -------------------------------------------------------------
@@ -145,7 +146,7 @@ def test_render_writes_source_when_dot_is_missing(tmp_path, monkeypatch):
     with pytest.warns(viz.GraphvizMissingWarning) as caught:
         path = viz.render(seed_tape(), tmp_path / "sub" / "neuron.svg")
     assert path == str(tmp_path / "sub" / "neuron.gv")
-    assert "x1" in open(path, encoding="utf-8").read()
+    assert "x1" in Path(path).read_text(encoding="utf-8")
     message = str(caught[0].message)
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
     assert "graphviz.org" in message
@@ -160,7 +161,7 @@ def test_render_survives_executable_not_found(tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
     with pytest.warns(viz.GraphvizMissingWarning):
         path = viz.render(seed_tape().draw(), tmp_path / "neuron", format="png")
-    assert path.endswith("neuron.gv") and "digraph" in open(path, encoding="utf-8").read()
+    assert path.endswith("neuron.gv") and "digraph" in Path(path).read_text(encoding="utf-8")
 
 
 def test_render_refuses_other_objects(tmp_path):
