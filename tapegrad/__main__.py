@@ -26,6 +26,7 @@ import ast
 import keyword
 import math
 import os
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -58,6 +59,7 @@ FUNCTIONS = tuple(sorted({p.name for p in tg.PRIMITIVES if p.arity == 1 and p.in
 GRAPH_FUNCTIONS = tuple(f for f in FUNCTIONS if callable(getattr(graph.Value, f, None)))
 PICTURE_FORMATS = ("svg", "png", "pdf")  # what --svg writes, named by the file's suffix
 MAX_PICTURE = 300  # records (or graph nodes) in a picture; larger ones are unreadable
+PICTURE_SECONDS = 30  # the longest Graphviz's dot may spend laying out one picture
 MAX_EXPONENT = 1000  # |constant exponent| allowed after **
 MAX_LENGTH = 10_000  # characters of expression
 QUOTE_LENGTH = 60  # characters of the user's text quoted back in a message
@@ -305,6 +307,11 @@ def parse_arguments(argv: list[str]) -> tuple[str, dict[str, float], str | None,
     >>> parse_arguments(["--graph", "x * y", "x=2", "y=0.5"])
     ('x * y', {'x': 2.0, 'y': 0.5}, None, True)
     """
+    for arg in argv:
+        if any("\udc80" <= c <= "\udcff" for c in arg):  # bytes the locale could not decode
+            raise Refused(f"{_quote(arg)} is not text in this locale's encoding "
+                          f"({sys.getfilesystemencoding()}); use a UTF-8 locale "
+                          "(PYTHONUTF8=1) or ASCII names")
     svg, show_graph = None, False
     positional: list[str] = []
     args = iter(argv)
@@ -486,25 +493,48 @@ def _check_picture_size(what: str, size: int) -> None:
 
 
 def _write_picture(drawing: Any, path: str | Path, notes: list[str]) -> str:
-    """Render ``drawing`` to ``path`` in the format its suffix names; the path written."""
-    fmt = Path(path).suffix.lower().lstrip(".")
+    """Render ``drawing`` to ``path`` in the format its suffix names; the path written.
+
+    Graphviz's ``dot`` runs here with a time limit rather than through ``viz.render``:
+    a value used by a hundred operations can keep its layout busy for many minutes.
+    Without ``dot``, ``viz.render`` writes the DOT source and a note says so.
+    """
+    path = Path(path)
+    dot = shutil.which("dot")
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", viz.GraphvizMissingWarning)
-            written = viz.render(drawing, path, format=fmt)
+        if dot is None:
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("ignore", viz.GraphvizMissingWarning)
+                written = viz.render(drawing, path)
+            notes.append(f"note: Graphviz's dot program is not installed, so the picture's DOT "
+                         f"source was written to {written}. {viz.INSTALL_GRAPHVIZ}")
+            return written
+        picture = subprocess.run([dot, "-T" + path.suffix.lower().lstrip(".")],
+                                 input=drawing.source.encode("utf-8"), capture_output=True,
+                                 check=True, timeout=PICTURE_SECONDS).stdout
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(picture)
+    except subprocess.TimeoutExpired:
+        source = path.with_suffix(".gv")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            source.write_text(drawing.source, encoding="utf-8")
+            later = (f"its DOT source is in {source}: dot -T{path.suffix.lstrip('.')} {source} "
+                     f"-o {path} draws it if you can wait. Or leave out --svg")
+        except OSError:
+            later = "leave out --svg, or explore a smaller expression"
+        raise Failed(f"Graphviz's dot did not lay out the picture within {PICTURE_SECONDS} s "
+                     f"and was stopped (a value used by many operations makes layouts slow); "
+                     f"{later}") from None
+    except subprocess.CalledProcessError as e:  # dot ran and failed
+        detail = e.stderr.decode(errors="replace").strip().splitlines()
+        raise Failed(f"Graphviz's dot could not draw the picture ({detail[0] if detail else e}); "
+                     "check the Graphviz installation with: dot -V") from None
     except (OSError, ValueError) as e:  # a path the system refuses
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise Failed(f"cannot write the picture to {_quote(str(path))}: {reason}; choose a "
                      "writable file name") from None
-    except subprocess.CalledProcessError as e:  # Graphviz's dot ran and failed
-        detail = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise Failed(f"Graphviz's dot could not draw the picture ({detail[0] if detail else e}); "
-                     "check the Graphviz installation with: dot -V") from None
-    for warning in caught:
-        if issubclass(warning.category, viz.GraphvizMissingWarning):
-            notes.append(f"note: Graphviz's dot program is not installed, so the picture's DOT "
-                         f"source was written to {written}. {viz.INSTALL_GRAPHVIZ}")
-    return written
+    return str(path)
 
 
 def _fail(reason: str) -> int:
@@ -534,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e))
     except BrokenPipeError:  # output piped into head: stop quietly
         _silence_stdout()
+    except UnicodeEncodeError as e:  # printing a name the terminal's encoding cannot show
+        return _fail(f"cannot print {e.object[e.start:e.end]!r} in the output's encoding "
+                     f"({e.encoding}); set PYTHONIOENCODING=utf-8, or use ASCII names")
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130  # the shell's convention for Ctrl-C

@@ -224,6 +224,36 @@ def test_explorer_unwritable_picture_exits_2(tmp_path, monkeypatch, capsys):
     assert captured.err.count("\n") == 1
 
 
+def fake_dot(monkeypatch, failure: Exception) -> None:
+    """Pretend Graphviz's dot is installed and fails with ``failure`` when run."""
+    def run(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(explorer.subprocess, "run", run)
+
+
+def test_explorer_stops_a_slow_layout_and_keeps_its_source(tmp_path, monkeypatch, capsys):
+    """dot runs with a time limit; when it is exceeded, the DOT source is kept and status is 2."""
+    fake_dot(monkeypatch, subprocess.TimeoutExpired(["dot"], explorer.PICTURE_SECONDS))
+    path = tmp_path / "out" / "a.png"
+    assert main(["x * y", "x=1", "y=2", "--svg", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"within {explorer.PICTURE_SECONDS} s and was stopped" in err
+    assert f"dot -Tpng {path.with_suffix('.gv')} -o {path}" in err and err.count("\n") == 1
+    assert "digraph" in path.with_suffix(".gv").read_text(encoding="utf-8")
+
+
+def test_explorer_reports_a_failing_dot(tmp_path, monkeypatch, capsys):
+    """When dot itself fails, its first line of complaint is shown, with a way to check it."""
+    stderr = b'There is no layout engine support for "dot"\nPerhaps "dot -c" needs to be run'
+    fake_dot(monkeypatch, subprocess.CalledProcessError(1, ["dot"], b"", stderr))
+    assert main(["x * y", "x=1", "y=2", "--svg", str(tmp_path / "a.svg")]) == 2
+    err = capsys.readouterr().err
+    assert 'could not draw the picture (There is no layout engine support for "dot")' in err
+    assert "dot -V" in err and err.count("\n") == 1
+
+
 def test_explorer_reports_an_unforeseen_exception_as_a_bug(monkeypatch, capsys):
     """Even an exception the explorer did not foresee is one line and status 2, not a traceback."""
     def broken(*args):
@@ -234,6 +264,16 @@ def test_explorer_reports_an_unforeseen_exception_as_a_bug(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "internal error, a bug in tapegrad: AttributeError: simulated" in err
     assert err.count("\n") == 1
+
+
+def test_explorer_locale_and_encoding_problems_are_one_line(capsys):
+    """Undecodable bytes in the arguments, or output the terminal cannot encode: one line, 2."""
+    assert main(["\udccf\udc80 * 2", "x=1"]) == 2  # how Python shows bytes it cannot decode
+    assert "is not text in this locale's encoding" in capsys.readouterr().err
+    ascii_only = explore("\u03c0 * 2", "\u03c0=1", env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert ascii_only.returncode == 2 and ascii_only.stdout == ""
+    assert ascii_only.stderr.startswith("python -m tapegrad: cannot print '\\u03c0'")
+    assert "PYTHONIOENCODING=utf-8" in ascii_only.stderr and ascii_only.stderr.count("\n") == 1
 
 
 def test_explorer_graph_of_a_constant(capsys):
@@ -453,7 +493,7 @@ def test_explorer_survives_well_formed_command_lines(playground, options, expres
 
 
 @FUZZ
-@given(argv=st.lists(st.text(), max_size=6))
+@given(argv=st.lists(st.text(st.characters(exclude_categories=())), max_size=6))
 def test_explorer_survives_random_text(playground, argv):
     """Random text anywhere on the command line: status 0 or 2, never a raise."""
     assert_clean_outcome(*run_in_process(argv))

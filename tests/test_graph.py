@@ -451,6 +451,15 @@ def test_draw_dot_shows_labels_data_and_grads():
     assert "rankdir=LR" in src
 
 
+def test_draw_dot_limits_layout_effort():
+    """The drawing caps Graphviz's network-simplex passes (nslimit): without it a value used by
+    100 operations (x * y * y * ...) keeps dot busy for minutes; with it, a few seconds."""
+    x, y = Value(1.0, label="x"), Value(1.0, label="y")
+    for _ in range(100):
+        x = x * y
+    assert re.search(r"\bnslimit=2\b", draw_dot(x).source)
+
+
 def test_draw_dot_escapes_nasty_labels():
     """Record metacharacters, quotes and backslashes in a label cannot break the DOT source."""
     nasty = 'a{b}|<c>"d\\'
