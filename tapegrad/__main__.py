@@ -480,9 +480,14 @@ def _show_graph(root: graph.Value, leaves: dict, gradient: dict) -> None:
     if not leaves:
         print("no variables, so no gradients to compare with the tape")
         return
-    largest = max(abs(leaf.grad - gradient[name]) for name, leaf in leaves.items())
+    largest = max(_difference(leaf.grad, gradient[name]) for name, leaf in leaves.items())
     verdict = "yes" if largest <= 1e-9 * max([1.0, *map(abs, gradient.values())]) else "NO"
     print(f"gradients agree with the tape: {verdict} (largest difference {largest:.3g})")
+
+
+def _difference(a: float, b: float) -> float:
+    """|a - b|, where equal infinities, and two NaNs, are no difference (inf - inf is NaN)."""
+    return 0.0 if a == b or (math.isnan(a) and math.isnan(b)) else abs(a - b)
 
 
 def _check_picture_size(what: str, size: int) -> None:

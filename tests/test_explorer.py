@@ -283,6 +283,13 @@ def test_explorer_graph_of_a_constant(capsys):
     assert out.startswith("2+3 = 5\n") and "no variables, so no gradients to compare" in out
 
 
+def test_explorer_graph_agrees_with_the_tape_at_infinity(capsys):
+    """Gradients that overflow to inf on both engines agree (inf - inf is NaN, not a mismatch)."""
+    assert main(["--graph", "x * x * x", "x=1e200"]) == 0
+    out = capsys.readouterr().out
+    assert "d/dx = inf\n" in out and "gradients agree with the tape: yes" in out
+
+
 def test_explorer_deep_nesting_is_not_limited_by_recursion(capsys):
     """Hundreds of nested minus signs or a 2000-term sum work: nothing in the explorer recurses."""
     assert main(["--", "-" * 501 + "x", "x=1"]) == 0
@@ -487,9 +494,13 @@ def test_explorer_survives_well_formed_command_lines(playground, options, expres
 
     Here failures can only come from computing (domain, overflow, division by zero), a picture
     too large, a missing value, or a refused constant; each must be one line with status 2.
+    With --graph, the graph engine's gradients must agree with the tape's.
     """
     argv = [*options, "--", expression, *(f"{k}={v}" for k, v in values.items())]
-    assert_clean_outcome(*run_in_process(argv))
+    status, out, err = run_in_process(argv)
+    assert_clean_outcome(status, out, err)
+    if status == 0 and "--graph" in options:  # two engines, one gradient
+        assert "gradients agree with the tape: yes" in out or "no variables" in out, out
 
 
 @FUZZ
