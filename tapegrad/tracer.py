@@ -56,7 +56,7 @@ class Tracer:
 
     def __repr__(self) -> str:
         state = "closed" if self._tape.closed else f"level {self._tape.level}"
-        return f"Traced({self._value!r}, index={self._index}, {state})"
+        return f"{type(self).__name__}({self._value!r}, index={self._index}, {state})"
 
     def __format__(self, spec: str) -> str:
         return format(self._value, spec)

@@ -512,23 +512,32 @@ INSTALL_GRAPHVIZ = (
 )
 
 
-def render(drawing: Any, path: str | Path, format: str = "svg") -> str:
+# Picture formats that render reads off a path's suffix (Graphviz writes many more).
+SUFFIX_FORMATS = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps")
+
+
+def render(drawing: Any, path: str | Path, format: str | None = None) -> str:
     """Write a drawing (a ``graphviz.Digraph``, or a :class:`Tape`) to ``path``; return the path.
 
-    ``.{format}`` is added to ``path`` unless it already ends with it. When the
-    Graphviz ``dot`` program is missing, the DOT source is written next to it
-    as ``.gv`` instead, a :class:`GraphvizMissingWarning` says how to install
-    Graphviz, and that path is returned: nothing fails.
+    The format is ``format`` if given, else the suffix of ``path`` when it is one of
+    :data:`SUFFIX_FORMATS` (``out/tape.png`` is a PNG), else SVG; ``.{format}`` is
+    added to ``path`` unless it already ends with it. When the Graphviz ``dot``
+    program is missing, the DOT source is written next to it as ``.gv`` instead, a
+    :class:`GraphvizMissingWarning` says how to install Graphviz, and that path is
+    returned: nothing fails.
 
     >>> import tempfile, warnings, tapegrad as tg
     >>> tape = tg.trace(lambda x: tg.exp(x))(0.0)
     >>> with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
-    ...     render(tape, f"{d}/tape").endswith((".svg", ".gv"))
+    ...     render(tape, f"{d}/tape.png").endswith(("tape.png", "tape.gv"))
     True
     """
     import graphviz
 
+    if format is None:
+        suffix = Path(path).suffix.lower().lstrip(".")
+        format = suffix if suffix in SUFFIX_FORMATS else "svg"
     if isinstance(drawing, Tape):
         drawing = draw_tape(drawing, format=format)
     if not isinstance(getattr(drawing, "source", None), str):
