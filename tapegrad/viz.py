@@ -392,12 +392,20 @@ def draw_tape(tape: Tape, *, adjoints: Sequence | None = None, partials: bool = 
                  + "".join(rows) + "</TABLE>")
         dot.node(f"r{k}", label=f"<{table}>")
     dot.attr(label=_legend(heading, list(shown.items()), bool(outputs)))
+    # A long tape's edge labels go outside the layout (xlabel): placing labels as
+    # part of the layout costs Graphviz minutes on a chain of a hundred records.
+    label_key = "xlabel" if n > 60 else "label"
+    if label_key == "xlabel":
+        dot.attr(forcelabels="true")
     for k in range(n):
         if tape.ops[k] == 0:
             continue
         rec = tape[k]
-        for j, d in zip([j for j in rec.inputs if j is not None], rec.partials):
-            label = {"label": _html_text(fmt(d))} if partials else {}
+        inputs = [j for j in rec.inputs if j is not None]
+        # An array record keeps a rule, not partials: its edges carry no label.
+        stored = list(rec.partials) if len(rec.partials) == len(inputs) else [None] * len(inputs)
+        for j, d in zip(inputs, stored):
+            label = {label_key: _html_text(fmt(d))} if partials and d is not None else {}
             dot.edge(f"r{j}", f"r{k}", **label)
     # The inputs side by side (one rank), then the tape itself: an invisible chain
     # that keeps the records in index order.
