@@ -31,7 +31,7 @@ demo: $(VENV)/.examples
 
 # pytest also builds the docs site (--strict) and runs every course notebook.
 test: $(VENV)/.test
-	$(PY) -m pytest -q
+	$(PY) -X dev -W error -m pytest -q
 	$(VENV)/bin/ruff check tapegrad tests examples benchmarks
 	$(VENV)/bin/mypy tapegrad
 	$(VENV)/bin/lint-imports

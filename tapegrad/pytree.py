@@ -75,8 +75,6 @@ from typing import Any, Callable
 
 import attrs
 
-from .tracer import Tracer
-
 __all__ = [
     "TreeDef",
     "tree_flatten",
@@ -92,7 +90,16 @@ _TUPLE, _LIST, _DICT, _NONE, _ORDERED_DICT, _DEFAULT_DICT, _TUPLE_SUBCLASS, _OBJ
 
 # Types that are always leaves: a container whose children all have these types
 # is flattened in one step, without looking at each child.
-_LEAF_TYPES = frozenset({float, int, bool, complex, str, bytes, Tracer})
+_LEAF_TYPES = {float, int, bool, complex, str, bytes}
+# The traced types (registered by tracer.py and arrays.py, which sit above this module):
+# leaves too, and refused where a rebuild would copy them instead of treating them as leaves.
+_TRACED_TYPES: set[type] = set()
+
+
+def register_traced_type(cls: type) -> None:
+    """Make ``cls`` (a traced value's type) a leaf type of every pytree."""
+    _LEAF_TYPES.add(cls)
+    _TRACED_TYPES.add(cls)
 
 # A tree definition is a tuple of nodes in pre-order (a node, then its children's
 # subtrees left to right). A leaf is ``None``; a container is the tuple
@@ -268,7 +275,7 @@ def _make_plan(cls: type) -> _Plan | None:
 
 def _static(plan: _Plan, name: str, value: Any, what: str) -> _Static:
     """A value copied into rebuilt objects; a traced value there is refused."""
-    if type(value) is Tracer:
+    if type(value) in _TRACED_TYPES:
         if plan.kind == _TUPLE_SUBCLASS:
             advice = f"Keep traced values in the items of the {plan.cls.__name__}"
         else:

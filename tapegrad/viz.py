@@ -99,8 +99,9 @@ def _array_expression(tape: Tape, k: int) -> str:
     info = OPS[tape.ops[k]]
     _prim, inputs, operands, params, _out = tape.nary[-2 - tape.a0[k]]
     args = [tape.name(j) if j >= 0 else fmt(v) for j, v in zip(inputs, operands)]
+    # Functions a record carries for its rules (custom_vjp's) are not shown.
     args += [f"{key}={_param_text(value)}" for key, value in params.items()
-             if not (value is None or value is False)]
+             if not (value is None or value is False or callable(value))]
     return f"{info.name}({', '.join(args)})"
 
 
@@ -391,15 +392,20 @@ def draw_tape(tape: Tape, *, adjoints: Sequence | None = None, partials: bool = 
                  + "".join(rows) + "</TABLE>")
         dot.node(f"r{k}", label=f"<{table}>")
     dot.attr(label=_legend(heading, list(shown.items()), bool(outputs)))
+    # A long tape's edge labels go outside the layout (xlabel): placing labels as
+    # part of the layout costs Graphviz minutes on a chain of a hundred records.
+    label_key = "xlabel" if n > 60 else "label"
+    if label_key == "xlabel":
+        dot.attr(forcelabels="true")
     for k in range(n):
         if tape.ops[k] == 0:
             continue
         rec = tape[k]
-        # An array record keeps a rule instead of partials: its edges have no label.
-        stored = list(rec.partials)
-        for position, j in enumerate(j for j in rec.inputs if j is not None):
-            label = ({"label": _html_text(fmt(stored[position]))}
-                     if partials and position < len(stored) else {})
+        inputs = [j for j in rec.inputs if j is not None]
+        # An array record keeps a rule, not partials: its edges carry no label.
+        stored = list(rec.partials) if len(rec.partials) == len(inputs) else [None] * len(inputs)
+        for j, d in zip(inputs, stored):
+            label = {label_key: _html_text(fmt(d))} if partials and d is not None else {}
             dot.edge(f"r{j}", f"r{k}", **label)
     # The inputs side by side (one rank), then the tape itself: an invisible chain
     # that keeps the records in index order.
@@ -514,23 +520,32 @@ INSTALL_GRAPHVIZ = (
 )
 
 
-def render(drawing: Any, path: str | Path, format: str = "svg") -> str:
+# Picture formats that render reads off a path's suffix (Graphviz writes many more).
+SUFFIX_FORMATS = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps")
+
+
+def render(drawing: Any, path: str | Path, format: str | None = None) -> str:
     """Write a drawing (a ``graphviz.Digraph``, or a :class:`Tape`) to ``path``; return the path.
 
-    ``.{format}`` is added to ``path`` unless it already ends with it. When the
-    Graphviz ``dot`` program is missing, the DOT source is written next to it
-    as ``.gv`` instead, a :class:`GraphvizMissingWarning` says how to install
-    Graphviz, and that path is returned: nothing fails.
+    The format is ``format`` if given, else the suffix of ``path`` when it is one of
+    :data:`SUFFIX_FORMATS` (``out/tape.png`` is a PNG), else SVG; ``.{format}`` is
+    added to ``path`` unless it already ends with it. When the Graphviz ``dot``
+    program is missing, the DOT source is written next to it as ``.gv`` instead, a
+    :class:`GraphvizMissingWarning` says how to install Graphviz, and that path is
+    returned: nothing fails.
 
     >>> import tempfile, warnings, tapegrad as tg
     >>> tape = tg.trace(lambda x: tg.exp(x))(0.0)
     >>> with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
-    ...     render(tape, f"{d}/tape").endswith((".svg", ".gv"))
+    ...     render(tape, f"{d}/tape.png").endswith(("tape.png", "tape.gv"))
     True
     """
     import graphviz
 
+    if format is None:
+        suffix = Path(path).suffix.lower().lstrip(".")
+        format = suffix if suffix in SUFFIX_FORMATS else "svg"
     if isinstance(drawing, Tape):
         drawing = draw_tape(drawing, format=format)
     if not isinstance(getattr(drawing, "source", None), str):
@@ -673,6 +688,9 @@ def _check(tape: Tape, eps: float, tol: float) -> tuple[float, list[int]]:
     for k in range(len(tape)):
         if tape.ops[k] == 0:
             continue
+        if OPS[tape.ops[k]].kind == "array":
+            worst = max(worst, _check_array_record(tape, k, eps, tol))
+            continue
         xs, fn = _record_function(tape, k)
         if fn is None:
             unchecked.append(k)
@@ -708,6 +726,55 @@ def unchecked_records(tape: Tape, eps: float = 1e-6, tol: float = 1e-4
                       ) -> tuple[float, list[int]]:
     """:func:`check_tape`, also returning the custom records it could not re-evaluate."""
     return _check(tape, eps, tol)
+
+
+def _check_array_record(tape: Tape, k: int, eps: float, tol: float, samples: int = 12
+                        ) -> float:
+    """An array record's rule against central differences at its recorded operands.
+
+    An array record keeps a rule, not partials: its vector-Jacobian product with
+    fixed irregular weights ``w`` is compared, for up to ``samples`` elements of each
+    float operand, with the difference quotient of ``sum(w * operation(operands))``.
+    """
+    import numpy as np
+
+    prim, inputs, operands, params, out = tape.nary[-2 - tape.a0[k]]
+    if prim.vjp is None:
+        return 0.0  # no derivative: no sweep edges to check
+    operands = [primal(v) for v in operands]
+    out = np.asarray(primal(out))
+    rng = np.random.default_rng(k)
+    w = rng.uniform(0.5, 1.5, out.shape) * rng.choice([-1.0, 1.0], out.shape)
+    needs = tuple(j >= 0 for j in inputs)
+    cts = prim.vjp(w, out, *operands, needs=needs, **params)
+    worst = 0.0
+    for p, (j, x, ct) in enumerate(zip(inputs, operands, cts)):
+        if j < 0 or ct is None or np.asarray(x).dtype.kind != "f":
+            continue
+        ct = np.broadcast_to(np.asarray(primal(ct), dtype=np.float64), np.shape(x))
+        size = int(np.size(x))
+        for e in sorted({int(i) for i in np.linspace(0, size - 1, min(samples, size))}):
+            quotient = []
+            for sign in (1.0, -1.0):
+                moved = np.array(x, dtype=np.float64, copy=True)
+                h = eps * max(1.0, abs(float(moved.flat[e])))
+                moved.flat[e] += sign * h
+                args = list(operands)
+                args[p] = moved.astype(np.asarray(x).dtype) if np.ndim(x) else moved
+                quotient.append(float(np.sum(w * np.asarray(prim.impl(*args, **params)))))
+            fd = (quotient[0] - quotient[1]) / (2 * h)
+            d = float(ct.flat[e])
+            if not (math.isfinite(fd) and math.isfinite(d)):
+                continue
+            err = abs(d - fd) / max(1.0, abs(d), abs(fd))
+            if err > tol:
+                raise RuleMismatchError(
+                    f"the derivative rule of record {describe_record(tape, k)} disagrees with "
+                    f"finite differences for operand {p} ({tape.name(j)}) at element {e}: its "
+                    f"vector-Jacobian product gives {d:.6g}, central differences {fd:.6g} "
+                    f"(relative error {err:.2g}). Look at the rule of {prim.name!r} first.")
+            worst = max(worst, err)
+    return worst
 
 
 def check_tape(tape: Tape, eps: float = 1e-6, tol: float = 1e-4) -> float:

@@ -204,6 +204,25 @@ def test_render_survives_executable_not_found(tmp_path, monkeypatch):
     assert path.endswith("neuron.gv") and "digraph" in Path(path).read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(("name", "written", "format"), [
+    ("t.png", "t.png", "png"), ("t.PDF", "t.PDF", "pdf"), ("t.svg", "t.svg", "svg"),
+    ("t", "t.svg", "svg"), ("t.v1", "t.v1.svg", "svg"),
+])
+def test_render_takes_the_format_from_the_suffix(name, written, format, tmp_path, monkeypatch):
+    """render(tape, "out/t.png") writes a PNG to out/t.png (it used to write out/t.png.svg)."""
+    formats = []
+
+    def pipe(self, format=None, **kwargs):
+        formats.append(format)
+        return b"picture"
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(graphviz.Digraph, "pipe", pipe)
+    path = viz.render(seed_tape(), tmp_path / name)
+    assert path == str(tmp_path / written) and formats == [format]
+    assert [p.name for p in tmp_path.iterdir()] == [written]
+
+
 def test_render_refuses_other_objects(tmp_path):
     """Anything that is not a drawing or a tape is a TypeError naming its type."""
     with pytest.raises(TypeError, match="list"):
