@@ -7,6 +7,7 @@
 -0.444162
 """
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -94,6 +95,23 @@ def _printer(name: str) -> Any:
 
 
 from .tape import HOOKS as _hooks  # noqa: E402
+
+def _arrays_on_first_use(name: str) -> Any:
+    """An array hook that imports tapegrad.arrays when an array first meets a scalar
+    function (tg.tanh(np.ones(2))); arrays.py then installs the real hooks."""
+
+    def call(*args: Any) -> Any:
+        if "numpy" not in sys.modules:
+            return NotImplemented  # no NumPy loaded, so no array can be involved
+        from . import arrays  # noqa: F401  # replaces these hooks
+
+        return _hooks[name](*args)
+
+    return call
+
+
+for _name in ("array_unary", "array_binary", "array_where", "array_ufunc"):
+    _hooks.setdefault(_name, _arrays_on_first_use(_name))
 
 for _hook_name, _function in (("forward", "format_forward"), ("reverse", "format_reverse"),
                               ("draw", "draw_tape"), ("html", "tape_html"),

@@ -99,6 +99,11 @@ def _array_expression(tape: Tape, k: int) -> str:
     info = OPS[tape.ops[k]]
     _prim, inputs, operands, params, _out = tape.nary[-2 - tape.a0[k]]
     args = [tape.name(j) if j >= 0 else fmt(v) for j, v in zip(inputs, operands)]
+    if info.name == "getitem":  # written as indexing: x[%5, 1:], the arrays in their slots
+        arrays = iter(args[1:])
+        parts = [next(arrays) if isinstance(p, str) and p.startswith("<") else _param_text(p)
+                 for p in params["index"]]
+        return f"{args[0]}[{', '.join(parts)}]"
     # Functions a record carries for its rules (custom_vjp's) are not shown.
     args += [f"{key}={_param_text(value)}" for key, value in params.items()
              if not (value is None or value is False or callable(value))]

@@ -83,3 +83,13 @@ def test_tracebacks_show_the_generated_lines() -> None:
         text = traceback.format_exc()
     assert "<tapegrad generated primitives>" in text
     assert "out = _m.log(x)" in text or "_math_error(tape" in text
+
+
+def test_scalar_functions_take_numpy_arrays_before_tapegrad_numpy_is_imported() -> None:
+    """tg.tanh(np.ones(2)) works in a fresh process that never imported tapegrad.numpy
+    (the array layer loads on first use), and gives NumPy's values."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import numpy as np, tapegrad as tg; "
+         "print(tg.tanh(np.zeros(2)).tolist(), tg.maximum(np.ones(2), 2.0).tolist())"],
+        capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[0.0,", "0.0]", "[2.0,", "2.0]"]
