@@ -96,6 +96,7 @@ def _printer(name: str) -> Any:
 
 from .tape import HOOKS as _hooks  # noqa: E402
 
+
 def _arrays_on_first_use(name: str) -> Any:
     """An array hook that imports tapegrad.arrays when an array first meets a scalar
     function (tg.tanh(np.ones(2))); arrays.py then installs the real hooks."""
