@@ -28,6 +28,7 @@ is traced) and :func:`unbroadcast`. The NumPy-named functions users call are in
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import numbers
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ import numpy as np
 
 from . import primitives as _p
 from .errors import ESCAPED_MESSAGE, EscapedTracerError
+from .pytree import register_traced_type
 from .tape import HOOKS, NARY, OPS, Guard, Record, Recorder
 from .tracer import TRACER_TYPES, Tracer, check_live
 
@@ -260,8 +262,21 @@ class ArrayTracer:
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         return _array_function(func, args, kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for names the class lacks: NumPy's other ndarray attributes (x.item(),
+        # x.tolist(), x.copy(), ...) get a message saying what to use instead.
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'ArrayTracer' object has no attribute {name!r}")
+        raise AttributeError(
+            f"traced arrays have no {name!r} (NumPy's ndarray.{name}): inside a "
+            "differentiated function use the functions of tapegrad.numpy (import "
+            "tapegrad.numpy as tnp), and the methods traced arrays have (shape, dtype, "
+            "T, sum, mean, max, min, prod, var, std, reshape, transpose, dot, clip, astype, "
+            "...); to see the numbers, return them from the function (has_aux=True)")
+
 
 TRACER_TYPES.add(ArrayTracer)
+register_traced_type(ArrayTracer)
 _TRACED = {ArrayTracer, Tracer}
 
 _ARRAY_CONVERSION = (
@@ -456,24 +471,52 @@ def register(prim: ArrayPrimitive) -> Callable[..., Any]:
     impl = prim.impl
 
     def function(*operands: Any, **params: Any) -> Any:
-        if len(operands) == 1:
-            x = operands[0]
-            if type(x) is ArrayTracer:  # the common case, inlined: one traced operand
-                rec = x._tape
-                if not rec.nested and not rec.closed:
-                    xv = x._value
-                    return _append(rec, prim, (x._index,), (xv,), params, impl(xv, **params))
-                return bind(prim, x, **params)
-            if type(x) is Tracer:
-                return bind(prim, x, **params)
-            return impl(x, **params)
-        for x in operands:  # plain NumPy unless an operand is traced
-            if type(x) in _TRACED:
-                return bind(prim, *operands, **params)
-        return impl(*operands, **params)
+        try:
+            if len(operands) == 1:
+                x = operands[0]
+                if type(x) is ArrayTracer:  # the common case, inlined: one traced operand
+                    rec = x._tape
+                    if not rec.nested and not rec.closed:
+                        xv = x._value
+                        return _append(rec, prim, (x._index,), (xv,), params,
+                                       impl(xv, **params))
+                    return bind(prim, x, **params)
+                if type(x) is Tracer:
+                    return bind(prim, x, **params)
+                return impl(x, **params)
+            for x in operands:  # plain NumPy unless an operand is traced
+                if type(x) in _TRACED:
+                    return bind(prim, *operands, **params)
+            return impl(*operands, **params)
+        except ValueError as error:
+            if "could not be broadcast" not in str(error):
+                raise
+            raise _broadcast_error(prim.name, operands, params) from None
 
     function.__name__ = function.__qualname__ = prim.name
     return function
+
+
+def _broadcast_error(name: str, operands: Sequence[Any], params: dict) -> ValueError:
+    """NumPy's broadcasting error, naming the operation and every operand's shape."""
+    shapes = " and ".join(str(shape_of(x)) for x in operands)
+    if name == "einsum":
+        return ValueError(f"tapegrad.numpy.einsum: operands of shapes {shapes} do not fit the "
+                          f"subscripts {params.get('subscripts')!r} (an index names one length "
+                          "in every operand)")
+    return ValueError(f"tapegrad.numpy.{name}: operands of shapes {shapes} do not broadcast "
+                      "together (aligned from the last axis, each pair of lengths must be "
+                      "equal or one of them 1)")
+
+
+def _innermost(operands: Sequence[Any]) -> Recorder | None:
+    rec = None
+    for x in operands:
+        if type(x) is ArrayTracer or type(x) is Tracer:
+            r = x._tape
+            if rec is None or r.level > rec.level:
+                rec = r
+    return rec
 
 
 def bind(prim: ArrayPrimitive, *operands: Any, **params: Any) -> Any:
@@ -648,7 +691,7 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def _restore_reduced(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """A reduction's cotangent put back to the reduced array's shape (broadcast along axes)."""
-    if not keepdims and axis is not None:
+    if not keepdims and axis is not None and type(g) is not float:
         kept = [1 if i in _normalize_axes(axis, len(shape)) else n for i, n in enumerate(shape)]
         g = reshape(g, tuple(kept))
     return broadcast_to(g, shape)  # a full reduction's 0-d cotangent broadcasts as it is
@@ -667,13 +710,19 @@ _index_add: Callable[..., Any]
 
 
 def _unary(name: str, impl: Callable[..., Any], rule: Callable[[Any, Any, Any], Any],
-           source: str = "") -> Callable[..., Any]:
-    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``)."""
+           source: str | None = None) -> Callable[..., Any]:
+    """An elementwise unary primitive whose rule is ``g * f'(x)`` (written by ``rule``).
+
+    ``jit`` writes it as ``source``; by default as NumPy's function of the same name,
+    and with ``source=""`` (no NumPy function of that name) as a call of ``impl``.
+    """
 
     def vjp(g: Any, out: Any, x: Any, *, needs: tuple) -> tuple:
         return (rule(g, out, x),)
 
-    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source or f"_np.{name}({{0}})"))
+    if source is None:
+        source = f"_np.{name}({{0}})"
+    return register(ArrayPrimitive(name, impl, vjp, ELEMENTWISE, source))
 
 
 negative = _unary("negative", np.negative, lambda g, out, x: -g, "-{0}")
@@ -727,10 +776,28 @@ _step = _no_derivative("step", _step_impl)
 floor = _no_derivative("floor", np.floor, "_np.floor({0})")
 isnan = _no_derivative("isnan", np.isnan, "_np.isnan({0})")
 isfinite = _no_derivative("isfinite", np.isfinite, "_np.isfinite({0})")
-argmax = _no_derivative("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
-                        "_np.argmax({0}, axis={axis})")
-argmin = _no_derivative("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
-                        "_np.argmin({0}, axis={axis})")
+_argmax = _no_derivative("argmax", lambda x, axis=None: np.argmax(x, axis=axis),
+                         "_np.argmax({0}, axis={axis})")
+_argmin = _no_derivative("argmin", lambda x, axis=None: np.argmin(x, axis=axis),
+                         "_np.argmin({0}, axis={axis})")
+
+
+def argmax(x: Any, axis: Any = None) -> Any:
+    """The position of the largest element (along ``axis``), as ``np.argmax``.
+
+    >>> int(argmax(np.array([1.0, 3.0, 2.0])))
+    1
+    """
+    return _argmax(x, axis=None if axis is None else int(axis))  # a param, not an operand
+
+
+def argmin(x: Any, axis: Any = None) -> Any:
+    """The position of the smallest element (along ``axis``), as ``np.argmin``.
+
+    >>> argmin(np.array([[1.0, 0.0], [2.0, 3.0]]), axis=1)
+    array([1, 0])
+    """
+    return _argmin(x, axis=None if axis is None else int(axis))
 stop_gradient = _no_derivative("stop_gradient", lambda x: x, "{0}")
 
 
@@ -763,7 +830,17 @@ def _binary_prim(name: str, impl: Callable[..., Any],
         return (_operand_cotangent(rule_x(g, out, x, y), x) if needs[0] else None,
                 _operand_cotangent(rule_y(g, out, x, y), y) if needs[1] else None)
 
-    return register(ArrayPrimitive(name, impl, vjp, jvp, source))
+    def checked(x: Any, y: Any) -> Any:
+        try:
+            return impl(x, y)
+        except ValueError:
+            try:
+                np.broadcast_shapes(shape_of(x), shape_of(y))
+            except ValueError:
+                raise _broadcast_error(name, (x, y), {}) from None
+            raise
+
+    return register(ArrayPrimitive(name, checked, vjp, jvp, source))
 
 
 def _sum_tangents(*terms: Any) -> Any:
@@ -802,7 +879,10 @@ divide = _binary_prim(
 
 
 def _pow_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
-    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1).
+    # y * x ** (y - 1), with the constant exponent 0 giving exactly 0 (x ** 0 is 1). An
+    # exponent 0 gives 0 too where x ** -1 is not finite (x = 0, a subnormal x, NaN),
+    # not 0 * inf, as the scalar rule; the base is made safe there first, so that the
+    # second derivative does not meet the inf either.
     if isinstance(y, (int, float)) and not _traced(y):  # a constant exponent
         if y == 0:
             return g * 0.0
@@ -811,13 +891,15 @@ def _pow_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
         if y == 2:
             return g * (2.0 * x)
         return g * (y * x ** (y - 1.0))
-    return g * (y * x ** (y - 1.0))
+    unsafe = logical_and(y == 0, logical_not(isfinite(x ** (y - 1.0))))
+    return g * where(unsafe, 0.0, y * where(unsafe, 1.0, x) ** (y - 1.0))
 
 
 def _pow_dy(g: Any, out: Any, x: Any, y: Any) -> Any:
-    # x ** y * log(x); 0 where the base is 0 (0 ** y is 0 for y > 0), NaN below 0.
+    # x ** y * log(x); at base 0 it is 0 * x ** y (0 for y > 0, NaN where 0 ** y is
+    # infinite or NaN: y < 0, y NaN), NaN below 0, as the scalar rule.
     safe = where(x == 0, 1.0, x)
-    return g * where(x == 0, 0.0, out * log(safe))
+    return g * where(x == 0, out * 0.0, out * log(safe))
 
 
 power = _binary_prim(
@@ -828,8 +910,11 @@ power = _binary_prim(
 
 
 def _max_weight(x: Any, y: Any) -> Any:
-    """d max(x, y)/dx: 1 where x wins, 0 where y wins, 1/2 on a tie, NaN for NaN."""
-    return 0.5 + 0.5 * sign(x - y)
+    """d max(x, y)/dx: 1 where x wins, 0 where y wins, 1/2 on a tie, NaN for NaN.
+
+    The tie is tested apart: x - y is NaN for a tie at an infinity.
+    """
+    return where(x == y, 0.5, 0.5 + 0.5 * sign(x - y))
 
 
 maximum = _binary_prim(
@@ -882,12 +967,18 @@ def _matmul_vjp(g: Any, out: Any, x: Any, y: Any, *, needs: tuple) -> tuple:
     elif y.ndim == 1:
         g2 = expand_dims(g, -1)
     gx = gy = None
+    # A 1-D operand met a stack of matrices: drop its added axis, keep the stack's axes
+    # (unbroadcast then sums over them: the vector was used once per matrix).
     if needs[0]:
         gx = matmul(g2, transpose(y2) if y2.ndim == 2 else swapaxes(y2, -1, -2))
-        gx = unbroadcast(reshape(gx, (-1,)) if x.ndim == 1 else gx, x.shape, x.dtype)
+        if x.ndim == 1:
+            gx = reshape(gx, shape_of(gx)[:-2] + shape_of(gx)[-1:])
+        gx = unbroadcast(gx, x.shape, x.dtype)
     if needs[1]:
         gy = matmul(transpose(x2) if x2.ndim == 2 else swapaxes(x2, -1, -2), g2)
-        gy = unbroadcast(reshape(gy, (-1,)) if y.ndim == 1 else gy, y.shape, y.dtype)
+        if y.ndim == 1:
+            gy = reshape(gy, shape_of(gy)[:-1])
+        gy = unbroadcast(gy, y.shape, y.dtype)
     return (gx, gy)
 
 
@@ -1035,27 +1126,34 @@ _min = register(ArrayPrimitive(
 
 
 def _prod_cotangent(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    # d prod / dx_i is the product of the others: out / x_i without zeros; with one
-    # zero, only that element has a nonzero partial (the product of the rest); with two
-    # or more zeros, every partial is 0. Written without dividing by zero.
+    # d prod / dx_i is the product of the others, written without dividing by zero:
+    # out / x_i without zeros; with one zero, the product of the nonzero rest for the
+    # zero element and 0 for the others; with more zeros, 0. Where that 0 is a product
+    # holding the zero elements, they are kept in it as factors (their sum, which is 0,
+    # and for two zeros the other one), so that the partial's own derivative, the
+    # second derivative of prod, is exact too: d2 prod / dx_i dx_j = prod of the rest.
     is_zero = x == 0
     zeros = _restore_reduced(sum(where(is_zero, 1.0, 0.0), axis=axis, keepdims=keepdims),
                              shape_of(x), axis, keepdims)
     rest = _restore_reduced(prod(where(is_zero, 1.0, x), axis=axis, keepdims=keepdims),
                             shape_of(x), axis, keepdims)
+    zero_sum = _restore_reduced(sum(where(is_zero, x, 0.0), axis=axis, keepdims=keepdims),
+                                shape_of(x), axis, keepdims)
     safe_x = where(is_zero, 1.0, x)
+    one_zero = where(is_zero, rest, rest / safe_x * zero_sum)
+    two_zeros = where(is_zero, rest * (zero_sum - x), 0.0)
     partial = where(zeros == 0, rest / safe_x,
-                    where(logical_and(zeros == 1, is_zero), rest, 0.0))
+                    where(zeros == 1, one_zero, where(zeros == 2, two_zeros, 0.0)))
     return _restore_reduced(g, shape_of(x), axis, keepdims) * partial
 
 
 _prod = register(ArrayPrimitive(
     "prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims),
     lambda g, out, x, *, needs, axis, keepdims: (_prod_cotangent(g, out, x, axis, keepdims),),
-    lambda t, out, x, *, axis, keepdims: sum(_prod_cotangent(t[0], out, x, axis, keepdims)
-                                             * 0.0 + t[0] * _prod_cotangent(
-                                                 1.0, out, x, axis, keepdims),
-                                             axis=axis, keepdims=keepdims),
+    # Forward: the tangent times the partials (the cotangent rule with g = 1), summed.
+    lambda t, out, x, *, axis, keepdims: sum(
+        t[0] * _prod_cotangent(np.ones(shape_of(out), dtype_of(out)), out, x, axis, keepdims),
+        axis=axis, keepdims=keepdims),
     "_np.prod({0}, axis={axis}, keepdims={keepdims})"))
 
 
@@ -1180,7 +1278,7 @@ def _astype_vjp(g: Any, out: Any, x: Any, *, needs: tuple, dtype: Any) -> tuple:
 
 _astype = register(ArrayPrimitive(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype), _astype_vjp, LINEAR,
-    "_np.asarray({0}).astype(_np.{dtype})"))
+    "_np.asarray({0}).astype({dtype})"))
 
 
 def reshape(x: Any, shape: Any) -> Any:
@@ -1203,6 +1301,8 @@ def transpose(x: Any, axes: Any = None) -> Any:
     """The axes of ``x`` permuted (reversed by default), as ``np.transpose``."""
     if axes is None:
         return _transpose(x, axes=None)
+    if isinstance(axes, (int, np.integer)):  # x.transpose(0) of a 1-D array, as in NumPy
+        axes = (axes,)
     if axes is not None:
         axes = tuple(int(a) % builtins.max(1, len(shape_of(x))) for a in axes)
         if sorted(axes) != list(range(len(shape_of(x)))):
@@ -1345,11 +1445,32 @@ def getitem(x: Any, index: Any) -> Any:
         if any(_traced(a) for a in arrays):
             raise TypeError("a traced boolean mask as an index gives a shape that depends on "
                             "values; use tnp.where(mask, x, 0.0) instead")
-        arrays = [np.nonzero(a)[0] if a.ndim == 1 else a for a in arrays]
-        if builtins.any(np.dtype(a.dtype).kind == "b" for a in arrays):
-            raise NotImplementedError("tapegrad.numpy: multi-dimensional boolean masks as "
-                                      "indices have no rule yet; use tnp.where")
+        template, arrays = _masks_as_positions(template, arrays)
     return _getitem(x, *arrays, index=template)
+
+
+def _masks_as_positions(template: tuple, arrays: Sequence[Any]) -> tuple[tuple, list]:
+    """Constant boolean masks replaced by the integer positions they select, as NumPy
+    does: a mask over k axes becomes k integer arrays (``np.nonzero``), one slot each."""
+    new_template: list = []
+    new_arrays: list = []
+    parts = iter(arrays)
+    for p in template:
+        if not (isinstance(p, str) and p == _SLOT):
+            new_template.append(p)
+            continue
+        a = next(parts)
+        if np.dtype(dtype_of(a)).kind != "b":
+            new_template.append(p)
+            new_arrays.append(a)
+            continue
+        if a.ndim == 0:
+            raise IndexError("tapegrad.numpy: a 0-d boolean index (x[True]) has no rule; "
+                             "use tnp.expand_dims(x, 0) or tnp.where")
+        positions = np.nonzero(a)
+        new_template += [_SLOT] * len(positions)
+        new_arrays += list(positions)
+    return tuple(new_template), new_arrays
 
 
 def take(x: Any, indices: Any, axis: Any = None) -> Any:
@@ -1487,7 +1608,12 @@ def _array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
             "in-place operator such as a += x on a NumPy array did): traced arrays are "
             "immutable and NumPy arrays cannot hold them. Write a = a + x instead.")
     fn = _UFUNCS.get(name)
-    if method != "__call__" or fn is None or kwargs:
+    if method == "__call__" and fn is not None and kwargs:
+        raise TypeError(
+            f"numpy.{name}(..., {', '.join(f'{k}=...' for k in kwargs)}) on a traced value: "
+            f"tapegrad.numpy's {name} takes no keyword arguments; call it without them "
+            "(convert the result with .astype(...) for another dtype)")
+    if method != "__call__" or fn is None:
         raise TypeError(
             f"numpy.{name} ({method}) on a traced value has no derivative rule in tapegrad "
             "yet; use the functions of tapegrad.numpy (import tapegrad.numpy as tnp)")
@@ -1496,13 +1622,26 @@ def _array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
 
 def _array_function(func: Any, args: tuple, kwargs: dict) -> Any:
     name = getattr(func, "__name__", str(func))
-    fn = _FUNCTIONS.get(name)
+    fn = _FUNCTIONS.get(name) if getattr(func, "__module__", "numpy") == "numpy" else None
+    # np.linalg.inv is named numpy.linalg.inv, not numpy.inv.
+    where = f"{getattr(func, '__module__', None) or 'numpy'}.{name}"
     if fn is None:
         raise TypeError(
-            f"numpy.{name} on a traced array has no derivative rule in tapegrad yet; use "
+            f"{where} on a traced array has no derivative rule in tapegrad yet; use "
             "the functions of tapegrad.numpy (import tapegrad.numpy as tnp) or compose it "
             "from them")
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except TypeError:
+        try:
+            inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError as error:  # an argument tapegrad.numpy's version does not take
+            raise TypeError(
+                f"{where} on a traced array: tapegrad.numpy.{name} does not take these "
+                f"arguments ({error}); call tnp.{name} with the arguments it has "
+                f"(see help(tapegrad.numpy.{name})), converting with .astype() if needed"
+            ) from None
+        raise
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}  # filled by tapegrad.numpy
@@ -1569,3 +1708,36 @@ def combine(pairs: Sequence[tuple[Any, Any]]) -> Any:
 
 HOOKS.update(array_unary=_scalar_unary, array_binary=_scalar_binary,
              array_where=_scalar_where, array_ufunc=_array_ufunc, combine=combine)
+
+
+# ---------------------------------------------------------------------------
+# custom_vjp on arrays: a record whose rules are the user's (built by transforms).
+# ---------------------------------------------------------------------------
+
+
+def _custom_impl(*operands: Any, value: Callable[..., Any], rule: Callable[..., Any],
+                 forward: Callable[..., Any], name: str) -> Any:
+    return value(*operands)
+
+
+def _custom_vjp_rule(g: Any, out: Any, *operands: Any, needs: tuple, value: Any, rule: Any,
+                     forward: Any, name: str) -> tuple:
+    return rule(g)
+
+
+def _custom_jvp_rule(t: list, out: Any, *operands: Any, value: Any, rule: Any,
+                     forward: Callable[[list], Any], name: str) -> Any:
+    return forward(t)
+
+
+# A call of a custom_vjp function with array operands or outputs. Its params carry the
+# function (``value``, what jit calls), its reverse rule (``rule``: bwd with the real
+# cotangent) and a forward rule derived from bwd (``forward``); see transforms.custom_vjp.
+CUSTOM_VJP = ArrayPrimitive("custom_vjp", _custom_impl, _custom_vjp_rule, _custom_jvp_rule, "")
+custom_vjp_call = register(CUSTOM_VJP)
+CUSTOM_VJP = ARRAY_PRIMITIVES["custom_vjp"]  # with its operation code
+
+
+def custom_record(rec: Recorder, inputs: tuple, values: tuple, params: dict, out: Any) -> Any:
+    """A custom_vjp call recorded on ``rec`` (its value already computed)."""
+    return _append(rec, CUSTOM_VJP, inputs, values, params, out)

@@ -49,16 +49,15 @@ from typing import Any, Callable
 
 from .primitives import OPS, _namespace
 from .pytree import (
-    _ATTRS,
     _DICT,
-    _LEAF,
     _LIST,
-    _NAMEDTUPLE,
     _NONE,
     _TUPLE,
     TreeDef,
     _build,
+    _render,
     tree_flatten,
+    tree_unflatten,
 )
 from .tape import CUSTOM, LEAF, NO_INPUT, SUM, Guard, Tape, active
 from .transforms import _Traced
@@ -289,38 +288,56 @@ def _reads(tape: Tape, k: int) -> list[int]:
     raise _NotCompilable("a custom_vjp function called directly inside jit")
 
 
+# Deeper than this, an output is rebuilt by tree_unflatten rather than written as
+# nested literals (Python's parser refuses about 200 nested brackets).
+_MAX_LITERAL_DEPTH = 50
+
+
 def _output_expression(out_def: TreeDef, leaves: list[str], env: dict) -> str:
     """Source text that builds the output pytree directly from the output variables.
 
-    Containers are written as literals; dict keys, named-tuple types and attrs
-    templates are referenced from ``env`` by position, never written as code.
+    Tuples, lists and dicts are written as literals; dict keys and what other
+    containers need to be rebuilt are referenced from ``env`` by position, never
+    written as code.
     """
-    it = iter(leaves)
+    nodes = out_def._nodes
+    if _nesting(nodes) > _MAX_LITERAL_DEPTH:
+        env["_OUT_DEF"] = out_def
+        return "_tree_unflatten(_OUT_DEF, [" + ", ".join(leaves) + "])"
 
-    def build(node: TreeDef) -> str:
-        kind = node.kind
-        if kind == _LEAF:
-            return next(it)
+    def parts(node: tuple) -> tuple[str, list[str], str]:
+        kind, n, _, key = node
         if kind == _NONE:
-            return "None"
-        parts = [build(c) for c in node.children]
+            return "None", [], ""
         if kind == _TUPLE:
-            return "(" + "".join(p + ", " for p in parts) + ")"
+            return "(", [""] * n, ",)" if n == 1 else ")"
         if kind == _LIST:
-            return "[" + ", ".join(parts) + "]"
-        slot = len(env)
-        env[f"_S{slot}"] = node.meta
+            return "[", [""] * n, "]"
+        slot = f"_S{len(env)}"
+        env[slot] = key
         if kind == _DICT:
-            return "{" + ", ".join(f"_S{slot}[{i}]: {p}" for i, p in enumerate(parts)) + "}"
-        if kind == _NAMEDTUPLE:
-            return f"_S{slot}(" + ", ".join(parts) + ")"
-        return f"_build_attrs(_S{slot}, (" + "".join(p + ", " for p in parts) + "))"
+            return "{", [f"{slot}[{i}]: " for i in range(n)], "}"
+        return f"_build({kind}, {slot}, [", [""] * n, "])"
 
-    return build(out_def)
+    return _render(nodes, iter(leaves), parts)
 
 
-def _build_attrs(template: Any, children: tuple) -> Any:
-    return _build(_ATTRS, template, list(children))
+def _nesting(nodes: tuple) -> int:
+    """How deeply the containers of a structure are nested (a leaf alone: 0)."""
+    deepest = 0
+    remaining: list[int] = []  # children still to come, per open container
+    for node in nodes:
+        if node is not None:
+            deepest = max(deepest, len(remaining) + 1)
+            if not node[2]:
+                remaining.append(node[1])
+                continue
+        while remaining:
+            remaining[-1] -= 1
+            if remaining[-1]:
+                break
+            remaining.pop()
+    return deepest
 
 
 # ---------------------------------------------------------------------------
@@ -791,30 +808,7 @@ class _Variant:
 
 
 _ENV = {"_GuardFailed": _GuardFailed, "_INF": math.inf, "_NAN": math.nan,
-        "_build_attrs": _build_attrs}
-
-
-def _structure(tree: Any, leaves: list) -> Any:
-    """Append the leaves of ``tree`` and return a hashable key of its structure.
-
-    A quicker flatten than ``tree_flatten`` for the containers models use most.
-    """
-    t = type(tree)
-    if t is float or t is int:
-        leaves.append(tree)
-        return None
-    if t is tuple:
-        return (0, *[_structure(c, leaves) for c in tree])
-    if t is list:
-        return (1, *[_structure(c, leaves) for c in tree])
-    if t is dict:
-        return (2, tuple(tree), *[_structure(c, leaves) for c in tree.values()])
-    if hasattr(tree, "shape") and hasattr(tree, "dtype"):  # an array: its shape and dtype
-        leaves.append(tree)
-        return (5, tree.shape, tree.dtype.str)
-    sub, treedef = tree_flatten(tree)
-    leaves.extend(sub)
-    return (3, treedef) if treedef.num_leaves != 1 or treedef.kind != _LEAF else (4, t)
+        "_build": _build, "_tree_unflatten": tree_unflatten}
 
 
 class Jitted:
@@ -830,19 +824,21 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             return self.f(*args, **kwargs)  # only positional arguments are compiled
-        leaves: list = []
-        key = self._key(args, leaves)
-        inputs = None if active() else _as_inputs(leaves)
-        if inputs is None:
+        key, leaves = self._key(args)
+        if active() or key is None:
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
-        selected = self._select(args, key, inputs)
+        selected = self._select(args, key, _as_floats(leaves))
         return self.f(*args) if selected is None else selected[1]
 
-    def _key(self, args: tuple, leaves: list) -> Any:
-        """The cache key of a call: the static arguments' values and the others' structure."""
-        if not self.static_argnums:
-            return _structure(args, leaves)
+    def _key(self, args: tuple) -> tuple[Any, list]:
+        """The cache key of a call, and the leaves the compiled code takes.
+
+        The key holds the static arguments' values, the other arguments' structure
+        and, for arrays, their shapes and dtypes (a new shape traces anew). It is
+        ``None`` when a leaf is not something compiled code can take (not a number
+        or numeric array): the call then runs eagerly.
+        """
         statics = []
         for n in self.static_argnums:
             if n >= len(args):
@@ -856,8 +852,16 @@ class Jitted:
                     "hashable; static arguments are part of the cache key. Pass a hashable "
                     "value (a tuple instead of a list), or do not mark it static.") from None
             statics.append(args[n])
-        dynamic = tuple(a for i, a in enumerate(args) if i not in self.static_argnums)
-        return (tuple(statics), _structure(dynamic, leaves))
+        dynamic = tuple(a for i, a in enumerate(args) if i not in self.static_argnums) if (
+            statics) else args
+        leaves, treedef = tree_flatten(dynamic)
+        if set(map(type, leaves)) <= _NUMBER_TYPES:
+            return (tuple(statics), treedef), leaves
+        if not _all_numeric(leaves):
+            return None, leaves
+        arrays = tuple((leaf.shape, leaf.dtype.str) if hasattr(leaf, "dtype") else None
+                       for leaf in leaves)
+        return (tuple(statics), treedef, arrays), leaves
 
     def _select(self, args: tuple, key: Any, leaves: list) -> tuple[_Variant, Any] | None:
         """A variant whose guards hold for these arguments, and its result.
@@ -900,44 +904,46 @@ class Jitted:
 
     def source(self, *args: Any) -> str:
         """The generated Python source for calls shaped like ``args`` (traces if needed)."""
-        leaves: list = []
-        key = self._key(args, leaves)
-        inputs = _as_inputs(leaves)
-        selected = None if inputs is None else self._select(args, key, inputs)
+        key, leaves = self._key(args)
+        selected = self._select(args, key, _as_floats(leaves)) if key is not None else None
         if selected is None:
             raise ValueError("jit: these arguments are not run from compiled code (a "
                              "custom_vjp called directly, or too many variants)")
         return selected[0].source
 
 
+_NUMBER_TYPES = {float, int}
 _FLOATS = {float}
 
 
-def _as_inputs(leaves: list) -> list | None:
-    """The leaves as compiled code takes them, or None if it cannot (run eagerly).
+def _all_numeric(leaves: list) -> bool:
+    """Numbers, NumPy scalars and numeric arrays: what compiled code takes as inputs."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return False
+    for leaf in leaves:
+        t = type(leaf)
+        if t is float or t is int:
+            continue
+        if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind not in "fiub":
+            return False
+    return True
+
+
+def _as_floats(leaves: list) -> list:
+    """The leaves as compiled code takes them: numbers as floats, arrays as they are.
 
     A trace sees every number as a float (an int or a NumPy scalar is traced as a
     float), so compiled code gets floats too: ``x // 2`` or ``x * y`` on ints must
     give what the traced code gave, a float, and never Python's exact int
-    arithmetic or NumPy's scalar rules. Numeric arrays pass as they are.
+    arithmetic or NumPy's scalar rules.
     """
     if set(map(type, leaves)) <= _FLOATS:
         return leaves
     np = sys.modules.get("numpy")
-    inputs = []
-    for leaf in leaves:
-        t = type(leaf)
-        if t is float:
-            inputs.append(leaf)
-        elif t is int:
-            inputs.append(float(leaf))
-        elif np is not None and t is np.ndarray and leaf.dtype.kind in "fiub":
-            inputs.append(leaf)
-        elif np is not None and isinstance(leaf, np.generic) and leaf.dtype.kind in "fiu":
-            inputs.append(float(leaf))
-        else:
-            return None
-    return inputs
+    scalar = np.generic if np is not None else ()
+    return [float(leaf) if type(leaf) is int or (
+        isinstance(leaf, scalar) and leaf.dtype.kind in "fiu") else leaf for leaf in leaves]
 
 
 _REPLAY_FAILURES = (_GuardFailed, ValueError, ZeroDivisionError, OverflowError)

@@ -39,10 +39,15 @@ partials are the activation's rule times the dot product's.
 from __future__ import annotations
 
 import builtins
+import linecache
+import marshal
 import math
 import numbers
 import operator
+import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Callable, Union
 
 import attrs
@@ -920,45 +925,84 @@ def _ieee_function(prim: Primitive) -> Callable[..., float]:
     return eval(f"lambda x, y: {expr}", _namespace)  # noqa: S307  # our own table text
 
 
+def _sources() -> dict[str, str]:
+    """Register every operation code and generate every primitive's functions, by name."""
+    sources: dict[str, str] = {}
+    for prim in PRIMITIVES:
+        if prim.arity == 1:
+            code = _register(prim.name, "unary" if prim.differentiable else "nodiff", prim)
+            codes = [code]
+            source = _float_function(prim, code) + _unary_source(prim, code)
+            if prim.differentiable:
+                source += _value_and_partial_source(prim, code)
+        else:
+            if prim.differentiable:
+                codes = [_register(prim.name, kind, prim) for kind in ("tt", "tc", "ct")]
+            else:
+                codes = [_register(prim.name, "nodiff", prim)]
+            code = codes[0]
+            source = _float_function(prim, code) + _binary_sources(prim, *(codes * 3)[:3])
+        if prim.rule_mode:
+            source += _partials_function(prim)
+            _tape.SINGULAR.update(codes)  # partials that can be infinite at a finite value
+        if prim.ieee:
+            if prim.differentiable:
+                source += _float_partials_function(prim)
+            for c in codes:
+                IEEE[c] = _ieee_function(prim)
+        CODES[prim.name] = code
+        sources[prim.name] = source
+    return sources
+
+
+_GENERATED = "<tapegrad generated primitives>"
+
+
+def _compile_generated(source: str, folder: Path | None = None) -> Any:
+    """``compile(source)``, kept across imports in ``__pycache__`` beside this module.
+
+    Compiling the generated functions is most of what importing tapegrad costs, and
+    the text changes only with the table, so the code object is saved (with the
+    source it came from, which must match exactly to be used: a stale or foreign
+    file is never trusted) and loaded with ``marshal``, as Python does for modules.
+    Where the folder is not writable, or bytecode is not to be written
+    (``PYTHONDONTWRITEBYTECODE``), the code is simply compiled each time.
+    """
+    folder = Path(__file__).with_name("__pycache__") if folder is None else folder
+    cache = folder / f"tapegrad-primitives.{sys.implementation.cache_tag}.marshal"
+    try:
+        saved_source, code = marshal.loads(cache.read_bytes())
+        if saved_source == source:
+            return code
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = compile(source, _GENERATED, "exec")
+    if sys.dont_write_bytecode:  # PYTHONDONTWRITEBYTECODE: write nothing, as Python does
+        return code
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(marshal.dumps((source, code)))
+        os.replace(partial, cache)
+    except OSError:
+        pass
+    return code
+
+
+_SOURCES.update(_sources())
+_TEXT = "".join(_SOURCES.values())
+# Tracebacks and debuggers read source lines from linecache: give them the generated text.
+linecache.cache[_GENERATED] = (len(_TEXT), None, _TEXT.splitlines(True), _GENERATED)
+exec(_compile_generated(_TEXT), _namespace)  # our own generated text
 for _prim in PRIMITIVES:
     if _prim.arity == 1:
-        _code = _register(_prim.name, "unary" if _prim.differentiable else "nodiff", _prim)
-        CODES[_prim.name] = _code
-        _source = _float_function(_prim, _code) + _unary_source(_prim, _code)
         if _prim.differentiable:
-            _source += _value_and_partial_source(_prim, _code)
-        if _prim.rule_mode:
-            _source += _partials_function(_prim)
-        if _prim.ieee and _prim.differentiable:
-            _source += _float_partials_function(_prim)
-        _SOURCES[_prim.name] = _source
-        exec(compile(_source, f"<tapegrad primitive {_prim.name}>", "exec"), _namespace)
-        _fn = _namespace[_prim.name]
-        if _prim.differentiable:
-            VALUE_AND_PARTIAL[_code] = _namespace[f"_vp_{_prim.name}"]
+            VALUE_AND_PARTIAL[CODES[_prim.name]] = _namespace[f"_vp_{_prim.name}"]
         for _method in _prim.methods:
-            setattr(Tracer, _method, _fn)
-    else:
-        if _prim.differentiable:
-            _codes = [_register(_prim.name, kind, _prim) for kind in ("tt", "tc", "ct")]
-        else:
-            _codes = [_register(_prim.name, "nodiff", _prim)] * 3
-        _code = CODES[_prim.name] = _codes[0]
-        _source = _float_function(_prim, _code) + _binary_sources(_prim, *_codes)
-        if _prim.rule_mode:
-            _source += _partials_function(_prim)
-        if _prim.ieee and _prim.differentiable:
-            _source += _float_partials_function(_prim)
-        _SOURCES[_prim.name] = _source
-        exec(compile(_source, f"<tapegrad primitive {_prim.name}>", "exec"), _namespace)
-        if _prim.methods:
-            setattr(Tracer, _prim.methods[0], _namespace[f"_{_prim.name}_forward"])
-            setattr(Tracer, _prim.methods[1], _namespace[f"_{_prim.name}_reflected"])
-    if _prim.ieee:
-        for _c in set(_codes if _prim.arity == 2 else [_code]):
-            IEEE[_c] = _ieee_function(_prim)
-    if _prim.rule_mode:  # partials that can be infinite where the value is finite
-        _tape.SINGULAR.update(_codes if _prim.arity == 2 else [_code])
+            setattr(Tracer, _method, _namespace[_prim.name])
+    elif _prim.methods:
+        setattr(Tracer, _prim.methods[0], _namespace[f"_{_prim.name}_forward"])
+        setattr(Tracer, _prim.methods[1], _namespace[f"_{_prim.name}_reflected"])
 
 
 def generated_source(name: str) -> str:

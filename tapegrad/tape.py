@@ -91,7 +91,7 @@ _TRACED_TYPES: set[type] = set()
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
 #   "isfinite" tracer.isfinite: a plain bool, a guard under jit
-#   "forward", "reverse", "draw", "html", "stats"  the renderers of viz.py
+#   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
 HOOKS: dict[str, Any] = {}
 
 
@@ -507,6 +507,9 @@ class Tape:
         (for an n-ary record, what its rule makes of its inputs' tangents), computed
         in tape order.
         """
+        if not self.nested and not self.arrays and all(
+                type(t) is float for t in seeds.values()):
+            return with_rules(_forward_floats, self, seeds)
         return with_rules(_forward_sweep, self, seeds)
 
     def stats(self) -> str:
@@ -647,6 +650,32 @@ def _push(pending: list, j: int, pair: tuple) -> None:
         pending[j].append(pair)
 
 
+def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
+    """The forward sweep when every tangent is a float (first order, no arrays).
+
+    A zero tangent contributes nothing, even against an infinite partial (as a zero
+    adjoint in the reverse sweep).
+    """
+    a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
+    tan: list = [0.0] * len(ops)
+    for k, t in seeds.items():
+        tan[k] = t
+    for k in range(len(ops)):
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            ta = tan[a]
+            t = ta * d0[k] if ta else 0.0
+            if b >= 0:
+                tb = tan[b]
+                if tb:
+                    t += tb * d1[k]
+            tan[k] = t
+        elif b < NO_INPUT:
+            tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
+    return tan
+
+
 def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
     combine = _hook("combine")
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
@@ -669,7 +698,8 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
 
 
 def column_bytes(col: Any) -> int:
-    """Bytes held by one column, counting boxed floats in lists."""
+    """Bytes held by one column, counting boxed floats in lists and array values' data."""
     if isinstance(col, array):
         return sys.getsizeof(col)
-    return sys.getsizeof(col) + sum(sys.getsizeof(v) for v in col if type(v) is float)
+    return sys.getsizeof(col) + sum(sys.getsizeof(v) if type(v) is float else
+                                    getattr(v, "nbytes", 0) for v in col)

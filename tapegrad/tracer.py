@@ -19,6 +19,7 @@ import operator
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ESCAPED_MESSAGE, EscapedTracerError, ForeignTracerError
+from .pytree import register_traced_type
 from .tape import _TRACED_TYPES as _tape_traced_types
 from .tape import HOOKS, Guard, Recorder, active
 
@@ -55,7 +56,7 @@ class Tracer:
 
     def __repr__(self) -> str:
         state = "closed" if self._tape.closed else f"level {self._tape.level}"
-        return f"Traced({self._value!r}, index={self._index}, {state})"
+        return f"{type(self).__name__}({self._value!r}, index={self._index}, {state})"
 
     def __format__(self, spec: str) -> str:
         return format(self._value, spec)
@@ -116,6 +117,7 @@ class Tracer:
 # (The same set object as the tape's, which the sweeps read.)
 TRACER_TYPES: set[type] = _tape_traced_types
 TRACER_TYPES.add(Tracer)
+register_traced_type(Tracer)
 
 _CONVERSION_MESSAGE = (
     "{what} on a tapegrad traced value would silently drop its derivative. Inside a "

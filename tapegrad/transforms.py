@@ -24,7 +24,7 @@ import attrs
 from .errors import ESCAPED_MESSAGE, CustomVJPError, EscapedTracerError, NonFiniteError
 from .primitives import CUSTOM, _innermost, _nary_record
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
-from .tape import Recorder, Tape, open_recorder, pop_recorder
+from .tape import HOOKS, Recorder, Tape, open_recorder, pop_recorder
 from .tracer import TRACER_TYPES, Tracer, check_live, primal
 
 __all__ = [
@@ -79,7 +79,7 @@ def _check_leaf(tree: Any, prefix: str, k: int, leaf: Any, transform: str,
 
 
 def _leaf_path(tree: Any, prefix: str, k: int) -> str:
-    return tree_paths(tree, prefix=prefix)[k][0]
+    return tree_paths(tree, prefix=prefix, only=k)[0][0]
 
 
 def _is_array_tracer(x: Any) -> bool:
@@ -214,9 +214,9 @@ class _Traced:
             for k, leaf in enumerate(out_leaves):
                 if not _is_output_leaf(leaf, allow_bool):
                     raise TypeError(
-                        f"{transform}: output leaf {k} of the function is "
-                        f"{type(leaf).__name__} {leaf!r}; outputs must be numbers, arrays "
-                        "or pytrees (tuples, lists, dicts, ...) of them"
+                        f"{transform}: the function returned {type(leaf).__name__} {leaf!r} at "
+                        f"{_leaf_path(out, 'output', k)}; outputs must be numbers, arrays or "
+                        "pytrees (tuples, lists, dicts, ...) of them"
                     )
             roots = [self.output_index(x) for x in out_leaves]
             tape = self.rec.freeze()
@@ -260,11 +260,13 @@ def _as_leaf_type(g: Any, leaf: Any) -> Any:
     if type(leaf) is float or type(leaf) is int:
         return float(g)
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(leaf, np.ndarray):
+    # An array leaf, or a traced array of an outer trace whose adjoint here does not
+    # depend on that trace (the gradient of a linear function): an array of its shape.
+    if np is not None and (isinstance(leaf, np.ndarray) or _is_array_tracer(leaf)):
         if type(g) is np.ndarray and g.dtype == leaf.dtype and g.shape == leaf.shape:
             return g
         if type(g) is float and g == 0.0:
-            return np.zeros_like(leaf)
+            return np.zeros(leaf.shape, dtype=leaf.dtype)
         g = np.asarray(g)
         if g.shape != leaf.shape:
             g = np.broadcast_to(g, leaf.shape).copy()
@@ -304,22 +306,36 @@ def _seed(root_value: Any) -> Any:
 
 def _check_finite(tape: Tape, adj: list, transform: str) -> None:
     """debug_nans: stop at the first record whose value or adjoint is not finite."""
-    from .viz import describe_record
+    describe_record = HOOKS["describe"]  # viz.describe_record (viz sits above this module)
 
     for k in range(len(tape)):
-        v = float(primal(tape.values[k]))
-        if not math.isfinite(v):
+        bad = _non_finite(tape.values[k])
+        if bad:
             raise NonFiniteError(
-                f"{transform}(debug_nans=True): the value of record %{k} is {v}: "
+                f"{transform}(debug_nans=True): the value of record %{k} {bad}: "
                 f"{describe_record(tape, k)}"
             )
     for k in range(len(tape) - 1, -1, -1):
-        g = float(primal(adj[k]))
-        if not math.isfinite(g):
+        bad = _non_finite(adj[k])
+        if bad:
             raise NonFiniteError(
-                f"{transform}(debug_nans=True): the adjoint of record %{k} is {g} in the "
+                f"{transform}(debug_nans=True): the adjoint of record %{k} {bad} in the "
                 f"reverse sweep: {describe_record(tape, k)}"
             )
+
+
+def _non_finite(value: Any) -> str:
+    """'' for a finite number or array; else 'is nan', or 'has nan at index (1, 0)'."""
+    value = primal(value)
+    if not hasattr(value, "shape") or value.shape == ():
+        v = float(value)
+        return "" if math.isfinite(v) else f"is {v}"
+    np = _array_support().np
+    finite = np.isfinite(value)
+    if finite.all():
+        return ""
+    where = tuple(int(i) for i in np.argwhere(~finite)[0])
+    return f"has {float(value[where])} at index {where}"
 
 
 # ---------------------------------------------------------------------------
@@ -404,7 +420,7 @@ def grad(
     >>> grad(lambda x: x ** 3)(2.0)
     12.0
     >>> grad(lambda p: p["w"] * p["b"])({"w": 2.0, "b": 5.0})
-    {'w': 5.0, 'b': 2.0}
+    {'b': 2.0, 'w': 5.0}
     >>> round(grad(grad(tg.sin))(1.0), 6)  # second derivative: -sin(1)
     -0.841471
     """
@@ -458,7 +474,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         seeds: dict[int, Any] = {}
         for k, (root, g, v) in enumerate(zip(roots, ct_leaves, out_values)):
             g = _check_leaf(cotangent, "cotangent", k, g, "vjp_fn")
-            _check_same_shape("vjp_fn: cotangent", k, g, v)
+            g = _check_same_shape("vjp_fn: cotangent", k, g, v)
             if root >= 0:
                 seeds[root] = seeds[root] + g if root in seeds else g
         adj = tape.backward(seeds) if seeds else [0.0] * len(tape)
@@ -477,10 +493,20 @@ def _shape(v: Any) -> tuple:
     return tuple(getattr(v, "shape", ()))
 
 
-def _check_same_shape(what: str, k: int, given: Any, expected: Any) -> None:
-    if _shape(given) != _shape(expected) and _shape(given) != ():
+def _check_same_shape(what: str, k: int, given: Any, expected: Any) -> Any:
+    """``given`` in the shape of ``expected``: a number stands for an array full of it
+    (a cotangent 1.0 for an array output); any other shape is an error."""
+    if _shape(given) == _shape(expected):
+        return given
+    if _shape(given) != ():
         raise ValueError(f"{what} {k} has shape {_shape(given)}, but the value it goes with "
                          f"has shape {_shape(expected)}")
+    arrays = _array_support()
+    if type(given) is Tracer or _is_array_tracer(given):
+        return arrays.broadcast_to(given, _shape(expected))
+    kind = arrays.np.dtype(expected.dtype).kind
+    return arrays.np.full(_shape(expected), given,
+                          dtype=expected.dtype if kind == "f" else arrays.np.float64)
 
 
 # ---------------------------------------------------------------------------
@@ -514,8 +540,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             )
         p_leaves = tree_flatten(primals[n])[0]
         for k, (i, tl, pl) in enumerate(zip(call.leaf_indices[n], t_leaves, p_leaves)):
-            seeds[i] = _check_leaf(t, f"tangents[{n}]", k, tl, "jvp")
-            _check_same_shape(f"jvp: tangents[{n}] leaf", k, seeds[i], pl)
+            seeds[i] = _check_same_shape(f"jvp: tangents[{n}] leaf", k,
+                                         _check_leaf(t, f"tangents[{n}]", k, tl, "jvp"), pl)
     tan = tape.forward(seeds)
     values = [_as_float(call.unwrap(x)) for x in out_leaves]
     tangents_out = [_as_leaf_type(tan[root] if root >= 0 else 0.0, v)
@@ -552,11 +578,15 @@ def _assemble(parts: list, out_value: Any, in_value: Any, inputs_last: bool) -> 
     each of the output's shape).
     """
     out_shape, in_shape = _shape(out_value), _shape(in_value)
-    if not out_shape and not in_shape and not hasattr(parts[0], "shape"):
+    if parts and not out_shape and not in_shape and not hasattr(parts[0], "shape"):
         return parts[0]
+    arrays = _array_support()
+    if not parts:  # an empty output or input: a Jacobian without elements
+        dtype = getattr(out_value, "dtype", None)
+        return arrays.np.zeros(out_shape + in_shape, dtype=dtype if dtype is not None and
+                               dtype.kind == "f" else arrays.np.float64)
     # Forward mode stacks the output-shaped pieces along a last axis, reverse mode the
     # input-shaped pieces along a first one; either way a reshape gives out + in shape.
-    arrays = _array_support()
     stacked = arrays.stack(parts, axis=-1 if inputs_last else 0)
     return arrays.reshape(stacked, out_shape + in_shape)
 
@@ -671,8 +701,8 @@ def trace(
         tape, _, _, roots = call.finish(call.run(f, kwargs), "trace")
         inputs = tuple(i for idx in call.leaf_indices for i in idx)
         tape = attrs.evolve(tape, outputs=tuple(roots), inputs=inputs, timings=tape.timings)
-        if len(roots) == 1 and roots[0] >= 0:
-            tape.timings["adjoints"] = tape.backward({roots[0]: 1.0})
+        if len(roots) == 1 and roots[0] >= 0 and _shape(tape.values[roots[0]]) == ():
+            tape.timings["adjoints"] = tape.backward({roots[0]: _seed(tape.values[roots[0]])})
         return tape
 
     return trace_f
@@ -689,11 +719,13 @@ class custom_vjp:
     Decorate the function, then call ``.defvjp(fwd, bwd)``: ``fwd(*args)`` returns
     ``(out, residuals)``; ``bwd(residuals, g)`` returns a tuple with one
     cotangent per positional argument, for output cotangent ``g``. Arguments and
-    outputs are scalars or pytrees of scalars. ``bwd`` is called during the
-    reverse sweep with the real cotangent, so it may do anything (such as clip);
-    forward mode and per-record checks use ``bwd(residuals, 1.0)``, which is the
-    derivative only when ``bwd`` is linear in ``g``. Write ``bwd`` with tapegrad
-    operations to keep higher derivatives available.
+    outputs are scalars, arrays, or pytrees of them; a cotangent has its
+    argument's shape. ``bwd`` is called during the reverse sweep with the real
+    cotangent, so it may do anything (such as clip); forward mode and per-record
+    checks use ``bwd(residuals, 1.0)`` for scalars and, for arrays, the gradient in
+    ``g`` of ``<bwd(residuals, g), tangent>``, which are the derivative only when
+    ``bwd`` is linear in ``g``. Write ``bwd`` with tapegrad operations (tapegrad.numpy
+    for arrays) to keep higher derivatives and forward mode available.
 
     >>> import tapegrad as tg
     >>> @custom_vjp
@@ -721,7 +753,7 @@ class custom_vjp:
             leaves.append(lv)
             treedefs.append(td)
         flat = [x for lv in leaves for x in lv]
-        rec = _innermost(flat)  # raises for a tracer of a closed or foreign trace
+        rec = _innermost_of_any(flat)  # raises for a tracer of a closed or foreign trace
         if rec is None:
             return self.fun(*args)
         if self.fwd is None or self.bwd is None:
@@ -730,8 +762,11 @@ class custom_vjp:
                 "defvjp(fwd, bwd) was called on it"
             )
 
+        def ours(x: Any) -> bool:
+            return (type(x) is Tracer or _is_array_tracer(x)) and x._tape is rec
+
         def inner(x: Any) -> Any:
-            return x._value if type(x) is Tracer and x._tape is rec else x
+            return x._value if ours(x) else x
 
         inner_args = [tree_unflatten(td, [inner(x) for x in lv])
                       for td, lv in zip(treedefs, leaves)]
@@ -744,15 +779,18 @@ class custom_vjp:
             # is what the outer trace differentiates. fwd above gave the residuals.
             out = self(*inner_args)
         out_leaves, out_def = tree_flatten(out)
-        positions = [(k, x._index) for k, x in enumerate(flat)
-                     if type(x) is Tracer and x._tape is rec]
+        positions = [(k, x._index) for k, x in enumerate(flat) if ours(x)]
         indices = tuple(i for _, i in positions)
         bwd = self.bwd
         n_args = len(args)
+        arrays = any(_is_array_tracer(flat[k]) for k, _ in positions) or any(
+            _is_array_value(v) for v in out_leaves)
+        # The cotangent of the outputs bwd is not asked about: 0.0, or zeros of an array's shape.
+        zeros = [_zeros_of(v) if arrays else 0.0 for v in out_leaves]
 
-        def rule_for(o: int) -> Callable[[Any], tuple]:
+        def rule_for(o: int, check: bool = True) -> Callable[[Any], tuple]:
             def cotangents(g: Any) -> tuple:
-                seed = tree_unflatten(out_def, [g if p == o else 0.0
+                seed = tree_unflatten(out_def, [g if p == o else zeros[p]
                                                 for p in range(len(out_leaves))])
                 try:
                     cts = bwd(residuals, seed)
@@ -768,8 +806,12 @@ class custom_vjp:
                         f"custom_vjp bwd of {name!r} must return a tuple with one cotangent "
                         f"per positional argument ({n_args}), got {cts!r}"
                     )
-                _check_not_closed_over(rec, name, "bwd", cts)
+                if check:
+                    _check_not_closed_over(rec, name, "bwd", cts)
                 flat_ct = [c for ct, td in zip(cts, treedefs) for c in _ct_leaves(ct, td)]
+                if arrays:
+                    for k, _ in positions:
+                        _check_cotangent_shape(name, k, flat_ct[k], flat[k])
                 return tuple(flat_ct[k] for k, _ in positions)
 
             return cotangents
@@ -789,10 +831,88 @@ class custom_vjp:
 
             return value
 
-        results = [_nary_record(rec, CUSTOM, _as_float(value),
-                                (indices, rule_for(o), name, value_for(o)))
-                   for o, value in enumerate(out_leaves)]
+        if arrays:
+            # Array operands or outputs: records of the array table's custom_vjp entry,
+            # whose reverse rule is bwd and whose forward rule is derived from it.
+            layer = _array_support()
+            values = tuple(flat[k]._value for k, _ in positions)
+            results = [layer.custom_record(
+                rec, indices, values, {"value": value_for(o), "rule": rule_for(o),
+                                       "forward": _forward_from_vjp(rule_for(o, check=False),
+                                                                    value),
+                                       "name": name}, _as_array(value))
+                for o, value in enumerate(out_leaves)]
+        else:
+            results = [_nary_record(rec, CUSTOM, _as_float(value),
+                                    (indices, rule_for(o), name, value_for(o)))
+                       for o, value in enumerate(out_leaves)]
         return tree_unflatten(out_def, results)
+
+
+def _innermost_of_any(flat: Sequence[Any]) -> Recorder | None:
+    """The innermost open trace among traced scalars and traced arrays (checked live)."""
+    rec = _innermost(flat)
+    for x in flat:
+        if _is_array_tracer(x):
+            r = check_live(x)
+            if rec is None or r.level > rec.level:
+                rec = r
+    return rec
+
+
+def _is_array_value(v: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return _is_array_tracer(v) or (np is not None and isinstance(v, np.ndarray))
+
+
+def _zeros_of(v: Any) -> Any:
+    if not _is_array_value(v):
+        return 0.0
+    np = _array_support().np
+    return np.zeros(v.shape, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
+
+
+def _as_array(v: Any) -> Any:
+    """An output of a custom_vjp function as an array (a number becomes 0-d)."""
+    if _is_array_value(v):
+        return v
+    layer = _array_support()
+    if type(v) is Tracer:  # of an outer trace: a 0-d traced array there
+        return layer.multiply(v, layer.np.ones(()))
+    return layer.np.asarray(v, dtype=layer.np.float64)
+
+
+def _check_cotangent_shape(name: str, k: int, ct: Any, operand: Any) -> None:
+    if type(ct) is float and ct == 0.0:
+        return  # no contribution
+    if _shape(ct) != _shape(operand):
+        raise ValueError(f"custom_vjp bwd of {name!r} returned a cotangent of shape "
+                         f"{_shape(ct)} for argument leaf {k}, which has shape "
+                         f"{_shape(operand)}: return one cotangent of each argument's shape")
+
+
+def _forward_from_vjp(rule: Callable[[Any], tuple], out: Any) -> Callable[[list], Any]:
+    """A custom_vjp record's forward rule from its reverse one.
+
+    bwd gives ``J^T g``; the tangent ``J t`` is the gradient in ``g`` of
+    ``<bwd(g), t>``, a linear function of ``g`` when bwd is a vector-Jacobian
+    product (linear in g). bwd must then be written with tapegrad operations.
+    """
+
+    def tangent(tangents: list) -> Any:
+        layer = _array_support()
+
+        def pairing(g: Any) -> Any:
+            total: Any = 0.0
+            for c, t in zip(rule(g), tangents):
+                if t is not None and not (type(c) is float and c == 0.0):
+                    total = total + layer.sum(layer.multiply(c, t))
+            return total
+
+        zero = _zeros_of(out) if _is_array_value(out) else layer.np.zeros(())
+        return grad(pairing)(zero)
+
+    return tangent
 
 
 def _check_not_closed_over(rec: Recorder, name: str, part: str, tree: Any) -> None:
@@ -802,7 +922,7 @@ def _check_not_closed_over(rec: Recorder, name: str, part: str, tree: Any) -> No
     a placeholder of a finished trace and drop that variable's derivative.
     """
     for leaf in tree_flatten(tree)[0]:
-        if type(leaf) is Tracer and leaf._tape.level >= rec.level:
+        if type(leaf) in TRACER_TYPES and leaf._tape.level >= rec.level:
             raise CustomVJPError(
                 f"custom_vjp {part} of {name!r} returned a traced value of the trace that "
                 f"is differentiating {name!r}: {part} uses (closes over) a traced variable "
