@@ -389,21 +389,19 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
     live = bytearray(n)
     reader = array("i", [-1]) * n  # its one reader; -2: several, or a guard or an output
     sums = []
-    stack = [j for j in outputs if type(j) is int and j >= 0]
-    for guard in tape.guards:
-        stack += [j for j in guard.inputs if j >= 0]
-    for j in stack:
+    verdicts = [_fusable_code(code) for code in range(len(OPS))]
+    for j in [j for j in outputs if type(j) is int and j >= 0] + [
+            j for guard in tape.guards for j in guard.inputs if j >= 0]:
+        live[j] = 1
         reader[j] = -2
-    while stack:
-        j = stack.pop()
-        if not live[j]:
-            live[j] = 1
-            if ops[j] != LEAF:
-                if ops[j] == SUM or OPS[ops[j]].kind == "dot":
-                    sums.append(j)
-                for i in _reads(tape, j):
-                    reader[i] = j if reader[i] == -1 else -2
-                    stack.append(i)
+    # Walking the tape backwards visits every reader of a record before the record.
+    for j in range(n - 1, -1, -1):
+        if live[j] and ops[j] != LEAF:
+            if verdicts[ops[j]] == "terms":
+                sums.append(j)
+            for i in _reads(tape, j):
+                reader[i] = j if reader[i] == -1 else -2
+                live[i] = 1
     after: dict[int, list[int]] = {}  # record p -> running-sum chunks written right after it
     for c in sums:
         _schedule(tape, c, plan, after)
@@ -430,7 +428,6 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
         for j in mine:
             last[j] = t
 
-    verdicts = [_fusable_code(code) for code in range(len(OPS))]
     marks = set(guards_at) | set(after)  # positions with guards or chunks to write
     for k in range(-1, n + 1):
         if k in marks:
