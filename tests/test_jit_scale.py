@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from tapegrad import datasets, nn
-from tapegrad.pytree import tree_flatten
 
 jit_module = sys.modules["tapegrad.jit"]
 
@@ -204,20 +203,6 @@ def test_the_readme_moons_loss_with_4000_points_under_jit_value_and_grad():
     assert fast.traces == 1
 
 
-def _flattens_deep_trees() -> bool:
-    nested: object = 1.0
-    for _ in range(1500):
-        nested = (nested,)
-    try:
-        tree_flatten(nested)
-    except RecursionError:
-        return False
-    return True
-
-
-@pytest.mark.xfail(not _flattens_deep_trees(), raises=RecursionError, strict=True,
-                   reason="tapegrad.pytree flattens recursively (the iterative pytree is "
-                          "on its way); jit's own code does not recurse on depth")
 def test_an_output_nested_1500_deep():
     """A deeply nested output comes back as itself (Python's parser refuses about 200
     nested brackets, so it cannot be written as one literal)."""
