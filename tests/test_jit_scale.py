@@ -267,7 +267,8 @@ def test_a_100000_record_tape_works_under_jit():
 
 def test_the_tape_is_freed_as_soon_as_its_code_is_compiled():
     """Nothing the code writer builds keeps the trace's tape alive in a reference cycle
-    (a tape of 10^6 records would otherwise wait for the cyclic garbage collector)."""
+    (a tape of 10^6 records would otherwise wait for the cyclic garbage collector), and
+    a first call leaves no cycle behind at all."""
     import gc
 
     from tapegrad.tape import Tape
@@ -279,6 +280,7 @@ def test_the_tape_is_freed_as_soon_as_its_code_is_compiled():
         gc.collect()
         assert fast(0.3) == tg.grad(lambda y: chain(y, 200))(0.3)
         assert not [o for o in gc.get_objects() if isinstance(o, Tape)]
+        assert gc.collect() == 0  # nothing at all left for the collector
     finally:
         if was:
             gc.enable()
