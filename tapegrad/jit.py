@@ -111,7 +111,21 @@ def _operand(tape: Tape, j: int, constant: Any, var: Callable[[int], str]) -> st
 
 def _expression(tape: Tape, k: int, var: Callable[[int], str], env: dict) -> str:
     """The expression computing record k from earlier variables (sums and dots: _terms)."""
-    info = OPS[tape.ops[k]]
+    code = tape.ops[k]
+    simple = _SIMPLE.get(code)
+    if simple is not None and k not in tape.ieee:  # the common case, without the lookups
+        kind, template = simple
+        a = tape.a0[k]
+        if kind == "unary":
+            return _fill(template, var(a))
+        if kind == "tt":
+            return _fill(template, var(a), var(tape.a1[k]))
+        if kind == "tc":
+            return _fill(template, var(a), _const(tape.d1[k]))
+        return _fill(template, _const(tape.d1[k]), var(a))
+    info = OPS[code]
+    if info.kind in ("unary", "tt", "tc", "ct"):
+        _SIMPLE[code] = (info.kind, info.primitive.on_floats)
     a, b = tape.a0[k], tape.a1[k]
     if info.kind == "array":  # NumPy code, written by the array primitive itself
         return info.source(tape.nary[-2 - a], var, env)
@@ -125,6 +139,9 @@ def _expression(tape: Tape, k: int, var: Callable[[int], str], env: dict) -> str
         names = [_operand(tape, j, c, var) for j, c in zip(inputs, constants)]
         return _fill(template, names[0], names[-1])
     return _template_call(template, info.kind, tape, a, b, tape.d1[k], var)
+
+
+_SIMPLE: dict[int, tuple[str, str]] = {}  # code -> (operand pattern, float template)
 
 
 def _term_count(tape: Tape, k: int) -> int:
