@@ -76,21 +76,21 @@ def main():
 
     X, y = datasets.make_moons(100, noise=0.1, seed=0)
     print(f"{len(X)} moons points; MLP 2-16-16-1, hinge loss + 1e-4 L2, Adam(0.05)")
-    bar = tqdm(total=args.steps, desc="training", unit="step")
+    with tqdm(total=args.steps, desc="training", unit="step") as bar:
+        def on_step(loss, accuracy):
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.0%}", refresh=False)
+            bar.update()
 
-    def on_step(loss, accuracy):
-        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.0%}", refresh=False)
-        bar.update()
-
-    start = time.perf_counter()
-    params, history = train(X, y, args.steps, on_step=on_step)
-    seconds = time.perf_counter() - start
-    bar.close()
+        start = time.perf_counter()
+        params, history = train(X, y, args.steps, on_step=on_step)
+        seconds = time.perf_counter() - start
+        bar.total = bar.n  # an early stop ends the bar at the steps taken: n/n, 100%
     loss, accuracy = history[-1]
-    steps = len(history) - 1  # updates made; history also holds the final evaluation
-    print(f"100% training accuracy after {steps} steps" if accuracy == 1.0 else
-          f"step limit reached at {accuracy:.0%} accuracy", f"(loss {loss:.4f})")
-    print(f"wall time {seconds:.2f} s, {seconds / len(history):.4f} s per step "
+    steps = len(history)  # gradient evaluations; the last one found nothing left to fix
+    print(f"100% training accuracy at step {steps} ({steps - 1} Adam updates)"
+          if accuracy == 1.0 else f"step limit reached at {accuracy:.0%} accuracy",
+          f"(loss {loss:.4f})")
+    print(f"wall time {seconds:.2f} s, {seconds / steps:.4f} s per step "
           "(forward pass, tape and reverse sweep over all 100 points)")
 
     out = Path(args.out)

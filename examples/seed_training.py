@@ -7,7 +7,7 @@ function of them, tg.value_and_grad returns the gradient in the same nested
 tuples, and the optimizer returns new parameters. Nothing is mutated, so there
 is nothing to zero.
 
-Run: python examples/seed_training.py
+Run: .venv/bin/python examples/seed_training.py   (or python, with .venv activated)
 """
 
 import tapegrad as tg
@@ -35,11 +35,14 @@ def loss(params):
     return nn.sum_squared_error(predictions, targets)
 
 
-# One look at the tape of a single forward pass: every neuron is a dot product
-# (one record), a bias addition and a tanh; the first 41 records are the parameters.
+# One look at the tape of a single forward pass: the first 41 records are the
+# parameters, then every neuron is ONE fused record, tanh(dot(w, x) + b), whose op
+# is "dot" (its partials include the chain rule through tanh).
 tape = tg.trace(lambda p: predict(p, inputs[0]))(params)
-print("one forward pass records", len(tape), "records,",
-      sum(1 for r in tape if r.op == "dot"), "of them dot products")
+print("one forward pass records", len(tape), "records:",
+      sum(1 for r in tape if r.op == "input"), "parameters and",
+      sum(1 for r in tape if r.op == "dot"), "neurons, one record each, e.g.")
+print(" ", str(tape).splitlines()[-1])
 
 # Plain gradient descent: params <- params - 0.1 * gradient.
 opt = optim.sgd(0.1)

@@ -4,7 +4,7 @@ A neuron with a squared error, written once, runs on tapegrad.graph.Value and on
 tapegrad. Then: what the graph needs that the tape does not, what the tape gives
 that the graph cannot, and what each costs per operation.
 
-Run:  python examples/tape_vs_graph.py [--out DIR]     (pictures go to out/ by default)
+Run:  .venv/bin/python examples/tape_vs_graph.py [--out DIR]   (pictures go to out/)
 """
 
 import argparse
@@ -46,8 +46,8 @@ for leaf, g in zip(leaves, grads):
 print("\n== 2. The tape is a listing; the graph is a picture ==")
 tape = tg.trace(loss, names=NAMES)(*POINT)
 print(tape)
-print("wrote", viz.render(draw_dot(root), f"{out}/loss-graph.svg"))
-print("wrote", viz.render(tape.draw(), f"{out}/loss-tape.svg"))
+print("wrote", viz.render(draw_dot(root, rankdir="TB"), f"{out}/loss-graph.svg"))
+print("wrote", viz.render(tape.draw(rankdir="TB"), f"{out}/loss-tape.svg"))
 
 print("\n== 3. What the graph needs that the tape does not ==")
 order = topological_order(root)
@@ -72,7 +72,10 @@ print(f"grad(grad(loss)) wrt b: {d2:+.6f}; the graph's b.grad is a bare "
 grad_tape = tg.trace(tg.grad(loss, argnums=4), names=NAMES)(*POINT)
 print("the tape of the gradient: the rules' partials and the sweep's products are records too")
 print(grad_tape)
-print("wrote", viz.render(grad_tape.draw(rankdir="TB"), f"{out}/grad-tape.svg"))
+# The picture colours each record by its role: forward pass, derivative rule, sweep.
+_, roles = viz.grad_tape(loss, *POINT, argnums=4, names=NAMES)
+print("wrote", viz.render(viz.draw_tape(grad_tape, rankdir="TB", roles=roles),
+                          f"{out}/grad-tape.svg"))
 again = tape.backward({tape.outputs[0]: 1.0})
 print("replay: the tape is immutable, so the sweep can run again: d/db =",
       f"{again[4]:+.6f} (seed 1), {tape.backward({tape.outputs[0]: 2.0})[4]:+.6f} (seed 2)")

@@ -1,4 +1,7 @@
-"""A short tour of tapegrad's transforms and its tape (run by `make demo` for now)."""
+"""A short tour of tapegrad's transforms and its tape: each one called once, printed.
+
+Run:  .venv/bin/python examples/tour.py     (after make demo or make test made .venv)
+"""
 
 import tapegrad as tg
 

@@ -7,7 +7,10 @@ the classes here cover what only a tracing library can get wrong.
 
 from __future__ import annotations
 
-__all__ = ["TapegradError", "EscapedTracerError", "ForeignTracerError", "NonFiniteError"]
+__all__ = [
+    "TapegradError", "EscapedTracerError", "ForeignTracerError", "NonFiniteError",
+    "CustomVJPError",
+]
 
 
 class TapegradError(Exception):
@@ -25,6 +28,10 @@ class EscapedTracerError(TapegradError, RuntimeError):
 
 class ForeignTracerError(TapegradError, RuntimeError):
     """A traced value from a trace that is not open in this thread was used."""
+
+
+class CustomVJPError(TapegradError, TypeError):
+    """A ``custom_vjp`` function's fwd or bwd used a traced value it was not given."""
 
 
 class NonFiniteError(TapegradError, FloatingPointError):

@@ -10,6 +10,8 @@ gradients into the nodes. Kept plain on purpose, and independent of tapegrad.
 from __future__ import annotations
 
 import math
+import numbers
+import reprlib
 from collections.abc import Iterable, Sequence
 from random import Random
 from typing import Any, Callable
@@ -18,6 +20,11 @@ __all__ = ["Value", "Module", "Neuron", "Layer", "MLP", "SGD", "topological_orde
 
 class Value:
     """A scalar node: its value, its gradient and the operation that made it.
+
+    ``data`` is a real number: an ``int``, a ``float`` or any other ``numbers.Real``
+    (``numpy.float64``, ``fractions.Fraction``), stored as a float. Anything else,
+    including ``bool``, text and ``None``, is a ``TypeError`` saying what to pass;
+    the same holds for the plain operand of ``+ - * /`` and for a ``**`` exponent.
 
     >>> x = Value(3.0, label='x')
     >>> y = x ** 2 - 2 * x
@@ -29,7 +36,7 @@ class Value:
     __slots__ = ("data", "grad", "label", "_prev", "_op", "_backward")
 
     def __init__(self, data: float, label: str = "", _children: tuple = (), _op: str = ""):
-        self.data = float(data)
+        self.data = _real(data, "Value(data)")
         self.grad = 0.0
         self.label = label
         self._prev: tuple[Value, ...] = tuple(_children)
@@ -52,19 +59,19 @@ class Value:
         return out
 
     def __add__(self, other: Value | float) -> Value:
-        o = _lift(other)
+        o = _lift(other, "+")
         return self._child(self.data + o.data, "+", (self, 1.0), (o, 1.0))
 
     def __sub__(self, other: Value | float) -> Value:
-        o = _lift(other)
+        o = _lift(other, "-")
         return self._child(self.data - o.data, "-", (self, 1.0), (o, -1.0))
 
     def __mul__(self, other: Value | float) -> Value:
-        o = _lift(other)
+        o = _lift(other, "*")
         return self._child(self.data * o.data, "*", (self, o.data), (o, self.data))
 
     def __truediv__(self, other: Value | float) -> Value:
-        o = _lift(other)
+        o = _lift(other, "/")
         if o.data == 0.0:
             raise ZeroDivisionError("Value division: the divisor is zero")
         q = self.data / o.data
@@ -73,22 +80,24 @@ class Value:
     __radd__, __rmul__ = __add__, __mul__
 
     def __rsub__(self, other: float) -> Value:
-        return _lift(other) - self
+        return _lift(other, "-") - self
 
     def __rtruediv__(self, other: float) -> Value:
-        return _lift(other) / self
+        return _lift(other, "/") / self
 
     def __pow__(self, exponent: float) -> Value:
-        if isinstance(exponent, Value) or not isinstance(exponent, (int, float)):
-            kind = type(exponent).__name__
-            raise TypeError(f"Value ** needs an int or float exponent, not {kind}")
-        x, p = self.data, float(exponent)
+        if isinstance(exponent, Value):
+            raise TypeError(_VALUE_EXPONENT)
+        x, p = self.data, _real(exponent, "Value ** exponent")
         if x == 0.0 and p < 0:
             raise ZeroDivisionError("Value power: 0 raised to a negative exponent")
         if x < 0.0 and not p.is_integer():
             raise ValueError("Value power: negative base with a non-integer exponent")
         slope = 0.0 if p == 0 else math.inf if x == 0 and p < 1 else p * x ** (p - 1)
-        return self._child(x**p, f"**{exponent}", (self, slope))
+        return self._child(x**p, f"**{p:g}", (self, slope))  # "**2", also for 2.0 or a NumPy 2
+
+    def __rpow__(self, base: float) -> Value:
+        raise TypeError(_VALUE_EXPONENT)
 
     def __neg__(self) -> Value:
         return self._child(-self.data, "neg", (self, -1.0))
@@ -129,12 +138,54 @@ class Value:
             node._backward()
 
 
-def _lift(x: object) -> Value:
+_VALUE_EXPONENT = (
+    "Value ** Value: the graph engine takes only a constant exponent, as in x ** 2; "
+    "for a Value exponent y write (y * x.log()).exp(), which is x ** y for x > 0"
+)
+
+
+def _real(x: object, where: str) -> float:
+    """``x`` as a float when it is a real number (bool excluded); else a TypeError saying why."""
+    # Exact int and float first: the common case skips the slower abstract-class check.
+    if type(x) not in (float, int) and (not isinstance(x, numbers.Real) or _is_bool(x)):
+        shown = ("None" if x is None else "a Value" if isinstance(x, Value)
+                 else f"{type(x).__name__} {reprlib.repr(x)}")
+        raise TypeError(f"{where} needs a real number (int, float or another numbers.Real), "
+                        f"not {shown}; {_advice(x)}")
+    try:
+        return float(x)  # type: ignore[arg-type]  # a numbers.Real, checked above
+    except OverflowError:
+        raise OverflowError(f"{where}: {reprlib.repr(x)} is too large for a float "
+                            "(the largest is about 1.8e308)") from None
+
+
+def _is_bool(x: object) -> bool:
+    """Python's bool, or NumPy's (numpy.bool_), found by name: graph.py imports no NumPy."""
+    return isinstance(x, bool) or type(x).__name__ in ("bool_", "bool")
+
+
+def _advice(x: object) -> str:
+    """What to pass instead of a value that is not a real number."""
+    if _is_bool(x):
+        return f"bool is refused to catch mistakes: pass {1.0 if x else 0.0} if you mean the number"
+    if isinstance(x, Value):
+        return "it is a node already: use it as it is"
+    if isinstance(x, complex):
+        return "the graph engine is real-valued: pass z.real or abs(z) if that is what you mean"
+    if x is None:
+        return "pass a number such as 0.0"
+    if isinstance(x, (str, bytes)):
+        return "convert text yourself, e.g. float(text), so a typo cannot pass unnoticed"
+    if isinstance(x, Iterable):
+        return "a Value holds one number: make one Value per element, e.g. [Value(v) for v in xs]"
+    return "convert it with float(...) if it stands for a number"
+
+
+def _lift(x: object, op: str) -> Value:
+    """The other operand of ``op`` as a Value: itself, or a constant node for a real number."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, (int, float)):
-        return Value(x)
-    raise TypeError(f"Value arithmetic needs a Value, int or float, not {type(x).__name__}")
+    return Value(_real(x, f"Value {op}: the other operand"))
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -290,7 +341,9 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:
     """
     import graphviz
 
-    dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir})
+    # nslimit caps the layout's network-simplex passes: small graphs come out the same, but a
+    # value used by a hundred operations is laid out in seconds instead of many minutes.
+    dot = graphviz.Digraph(format=format, graph_attr={"rankdir": rankdir, "nslimit": "2"})
     order = topological_order(root)
     uids = {node: f"n{i}" for i, node in enumerate(order)}  # stable names: same picture, same file
     for node in order:

@@ -4,7 +4,10 @@ An optimizer holds no data of its own. ``init`` builds an immutable state (a
 named tuple with the step count and, for momentum and Adam, moment trees of the
 parameters' structure); ``update`` returns new parameters and a new state and
 changes neither argument, so old parameters stay valid. Every per-leaf rule is
-applied with ``tg.tree_map``, so parameters may be any pytree of numbers.
+applied with ``tg.tree_map``, so parameters may be any pytree of numbers and
+arrays. Array leaves get new arrays (never an in-place write to the caller's),
+moments of their shape and dtype, and updates in their dtype: float32
+parameters stay float32, as in optax.
 
 ``learning_rate`` is a number or a schedule: a function of the step number
 (0 for the first update) that returns the rate for that step.
@@ -17,16 +20,23 @@ state types ``SgdState``, ``MomentumState`` and ``AdamState``.
 >>> params, state = opt.update({"w": 2.0}, state, {"w": 1.0})
 >>> params, state.step
 ({'w': 0.8}, 1)
+>>> import numpy as np
+>>> params, state = opt.update({"w": np.float32([2.0])}, state, {"w": np.float32([1.0])})
+>>> params
+{'w': array([0.8], dtype=float32)}
 """
 
 from __future__ import annotations
 
+import numbers
+import sys
 from typing import Any, Callable, NamedTuple, Union
 
 import attrs
 
 from . import primitives as _p
 from .pytree import tree_map
+from .tracer import Tracer
 
 __all__ = ["Optimizer", "SgdState", "MomentumState", "AdamState", "sgd", "momentum", "adam"]
 
@@ -80,13 +90,54 @@ def _schedule(learning_rate: LearningRate, optimizer: str) -> Schedule:
     return lambda step: rate
 
 
-def _check_decay(optimizer: str, name: str, value: float) -> None:
+def _rate_at(rate: Schedule, step: int) -> Any:
+    """The learning rate for ``step``; a NumPy number becomes a Python float, which
+    NumPy treats as weak: ``np.float64(0.1) * float32_array`` would be float64."""
+    lr = rate(step)
+    if type(lr) is not float and isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return float(lr)
+    return lr
+
+
+def _check_decay(optimizer: str, name: str, value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"optim.{optimizer}: {name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _zero_like(p: Any) -> Any:
+    """0.0 for a number; zeros of the type, shape and dtype of an array or NumPy scalar."""
+    if type(p) is float or type(p) is Tracer or not hasattr(p, "shape"):
+        return 0.0
+    np = sys.modules["numpy"]  # an array leaf means NumPy is loaded
+    if isinstance(p, np.generic):
+        return p.dtype.type(0)
+    return np.zeros(p.shape, dtype=p.dtype)
 
 
 def _zeros(params: Any) -> Any:
-    return tree_map(lambda p: 0.0, params)
+    return tree_map(_zero_like, params)
+
+
+def _like(new: Any, old: Any) -> Any:
+    """``new`` in the dtype of ``old`` when both are NumPy values: a float64 gradient must
+    not turn a float32 parameter or moment into float64."""
+    if type(old) is float or type(new) is float:
+        return new
+    np = sys.modules.get("numpy")
+    if (np is not None and isinstance(new, (np.ndarray, np.generic))
+            and isinstance(old, (np.ndarray, np.generic)) and new.dtype != old.dtype):
+        return new.astype(old.dtype)
+    return new
+
+
+def _sqrt(x: Any) -> Any:
+    """sqrt for numbers and traced scalars (tg.sqrt) and for arrays (tapegrad.numpy's)."""
+    if type(x) is float or type(x) is Tracer:
+        return _p.sqrt(x)
+    from . import numpy as tnp  # only reached with arrays, so NumPy is there
+
+    return tnp.sqrt(x)
 
 
 def sgd(learning_rate: LearningRate) -> Optimizer:
@@ -105,8 +156,8 @@ def sgd(learning_rate: LearningRate) -> Optimizer:
         return SgdState(step=0)
 
     def update(grads: Any, state: SgdState, params: Any) -> tuple[Any, SgdState]:
-        lr = rate(state.step)
-        new_params = tree_map(lambda p, g: p - lr * g, params, grads)
+        lr = _rate_at(rate, state.step)
+        new_params = tree_map(lambda p, g: _like(p - lr * g, p), params, grads)
         return new_params, SgdState(step=state.step + 1)
 
     return Optimizer("sgd", init, update)
@@ -123,15 +174,15 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9) -> Optimizer:
     ([0.75], [1.5])
     """
     rate = _schedule(learning_rate, "momentum")
-    _check_decay("momentum", "beta", beta)
+    beta = _check_decay("momentum", "beta", beta)
 
     def init(params: Any) -> MomentumState:
         return MomentumState(step=0, velocity=_zeros(params))
 
     def update(grads: Any, state: MomentumState, params: Any) -> tuple[Any, MomentumState]:
-        lr = rate(state.step)
-        velocity = tree_map(lambda v, g: beta * v + g, state.velocity, grads)
-        new_params = tree_map(lambda p, v: p - lr * v, params, velocity)
+        lr = _rate_at(rate, state.step)
+        velocity = tree_map(lambda v, g: _like(beta * v + g, v), state.velocity, grads)
+        new_params = tree_map(lambda p, v: _like(p - lr * v, p), params, velocity)
         return new_params, MomentumState(step=state.step + 1, velocity=velocity)
 
     return Optimizer("momentum", init, update)
@@ -157,23 +208,24 @@ def adam(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.999,
     0.9
     """
     rate = _schedule(learning_rate, "adam")
-    _check_decay("adam", "b1", b1)
-    _check_decay("adam", "b2", b2)
+    b1 = _check_decay("adam", "b1", b1)
+    b2 = _check_decay("adam", "b2", b2)
+    eps = float(eps)
 
     def init(params: Any) -> AdamState:
         return AdamState(step=0, mu=_zeros(params), nu=_zeros(params))
 
     def update(grads: Any, state: AdamState, params: Any) -> tuple[Any, AdamState]:
-        lr = rate(state.step)
+        lr = _rate_at(rate, state.step)
         t = state.step + 1
-        mu = tree_map(lambda m, g: b1 * m + (1.0 - b1) * g, state.mu, grads)
-        nu = tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, state.nu, grads)
+        mu = tree_map(lambda m, g: _like(b1 * m + (1.0 - b1) * g, m), state.mu, grads)
+        nu = tree_map(lambda v, g: _like(b2 * v + (1.0 - b2) * g * g, v), state.nu, grads)
         # m and v start at zero, so early on they are biased towards zero; dividing by
         # 1 - b ** t undoes that (Algorithm 1 of the paper).
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
         new_params = tree_map(
-            lambda p, m, v: p - lr * (m / c1) / (_p.sqrt(v / c2) + eps), params, mu, nu
+            lambda p, m, v: _like(p - lr * (m / c1) / (_sqrt(v / c2) + eps), p), params, mu, nu
         )
         return new_params, AdamState(step=t, mu=mu, nu=nu)
 

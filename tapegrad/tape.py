@@ -33,6 +33,22 @@ second slot (so the sweep knows the kind without reading the op column) and,
 in the first slot, ``-2 - k`` where ``k`` indexes the tape's ``nary`` list that
 holds their operands. Leaves (the inputs being differentiated) store -1
 in both slots. :class:`Record` is the readable, frozen view of one record.
+
+Records whose derivative is zero (``stop_gradient``, ``sign``, ``//``) are n-ary
+records with no edge to their inputs: a zero partial times an infinite adjoint
+would be NaN, and a blocked derivative must stay blocked.
+
+Rules compute in IEEE arithmetic. User code keeps Python's float exceptions
+(``log(0)`` raises ``ValueError`` as ``math.log`` does), but a derivative at a
+domain edge is a number (``sqrt'(0)`` is inf), so while a rule runs (the
+partials of a nested record, the generic sweeps) an operation that would raise
+returns its IEEE value instead (:func:`rules_on`). A jit trace remembers which
+records got such a value (``ieee``) so that its generated code does the same.
+
+Layers. This module is the bottom of the tape side and imports nothing above
+it; what the sweeps and the printers need from above (how to add up adjoint
+contributions, how to print a record) is installed into :data:`HOOKS` by the
+modules that define it.
 """
 
 from __future__ import annotations
@@ -43,13 +59,13 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import attrs
 
 from .errors import ESCAPED_MESSAGE, EscapedTracerError
 
-__all__ = ["Record", "Tape", "Recorder"]
+__all__ = ["Record", "Tape", "Recorder", "Guard"]
 
 NO_INPUT = -1
 NARY = -2  # a1 below this marks an n-ary record: a1 == NARY - code
@@ -61,6 +77,50 @@ LEAF, SUM, DOT, CUSTOM, DENSE = 0, 1, 2, 3, 4  # DENSE: a dot of dense(), no con
 _DOT_MARK = NARY - DOT
 _DENSE_MARK = NARY - DENSE
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
+
+# Operation codes whose partials can be infinite where the value is finite (sqrt at 0).
+# In the chain rule a zero adjoint or tangent contributes nothing, even against such a
+# partial (0 * inf counts as 0): the float sweep skips zero adjoints anyway, and the
+# generic sweeps check these records' pairs explicitly (guards under jit), so that
+# nested and compiled derivatives agree with the eager ones. Filled by primitives.py.
+SINGULAR: set[int] = set()
+
+# The traced types (Tracer, and ArrayTracer once arrays are imported): filled by tracer.py.
+_TRACED_TYPES: set[type] = set()
+
+# What the sweeps and printers need from the layers above, installed by them at import:
+#   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
+#   "isfinite" tracer.isfinite: a plain bool, a guard under jit
+#   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
+HOOKS: dict[str, Any] = {}
+
+
+def _hook(name: str) -> Any:
+    try:
+        return HOOKS[name]
+    except KeyError:
+        raise RuntimeError(f"tapegrad: {name!r} is not installed; import tapegrad, "
+                           "not tapegrad.tape alone") from None
+
+
+class Guard(NamedTuple):
+    """A decision a trace took on traced values, which a replay of the tape must re-check.
+
+    ``kind`` is ``"compare"`` (``op`` is the comparison symbol and ``outcome`` its
+    bool result), ``"isfinite"``/``"isnan"`` (``outcome`` the bool result) or
+    ``"raises"`` (``op`` is the operation code that raised and ``outcome`` the
+    exception type: user code caught a domain error, which is control flow too).
+    ``position`` is the number of records on the tape when it was taken;
+    ``inputs`` are record indices (-1 for a constant, whose value is in
+    ``constants``).
+    """
+
+    position: int
+    kind: str
+    op: Any
+    inputs: tuple
+    constants: tuple
+    outcome: Any
 
 
 _PACKERS: dict[int, tuple[struct.Struct, struct.Struct]] = {}
@@ -103,6 +163,7 @@ class Recorder:
         "ops", "vals", "a0", "a1", "d0", "d1",
         "_cvals", "_ca0", "_ca1", "_cd0", "_cd1",
         "nary", "level", "nested", "names", "guards", "closed", "created", "operands",
+        "ieee", "arrays",
     )
 
     def __init__(self, level: int, nested: bool, guards: bool = False) -> None:
@@ -128,6 +189,10 @@ class Recorder:
         self.nested = nested
         self.names: dict[int, str] = {}
         self.guards: list | None = [] if guards else None
+        # Records whose value a rule computed in IEEE arithmetic (see rules_on).
+        self.ieee: set[int] = set()
+        # Set by the first array record: the sweeps then take their general path.
+        self.arrays = False
         self.closed = False
         self.created = time.perf_counter()
 
@@ -212,6 +277,8 @@ class Recorder:
             nary=tuple(self.nary),
             names=dict(self.names),
             guards=tuple(self.guards) if self.guards is not None else (),
+            ieee=frozenset(self.ieee),
+            arrays=self.arrays,
             level=self.level,
             nested=self.nested,
             record_seconds=time.perf_counter() - self.created,
@@ -259,6 +326,34 @@ def pop_recorder(rec: Recorder) -> None:
         stack.pop()
     elif rec in stack:  # an exception unwound an inner trace without popping it
         del stack[stack.index(rec):]
+
+
+# Rule mode: a per-thread depth counter, read only on the exceptional path of an
+# operation, so that the float fast path pays nothing for it.
+
+
+def rules_on() -> None:
+    """Enter rule mode: float operations return IEEE values instead of raising."""
+    _local.rules = getattr(_local, "rules", 0) + 1
+
+
+def rules_off() -> None:
+    """Leave rule mode (pairs with :func:`rules_on`)."""
+    _local.rules -= 1
+
+
+def in_rules() -> bool:
+    """True while a derivative rule runs in this thread (see :func:`rules_on`)."""
+    return getattr(_local, "rules", 0) > 0
+
+
+def with_rules(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in rule mode."""
+    rules_on()
+    try:
+        return fn(*args)
+    finally:
+        rules_off()
 
 
 # ---------------------------------------------------------------------------
@@ -333,6 +428,8 @@ class Tape:
     nary: tuple
     names: dict
     guards: tuple = ()
+    ieee: frozenset = frozenset()
+    arrays: bool = False
     level: int = 1
     nested: bool = False
     record_seconds: float = 0.0
@@ -362,29 +459,21 @@ class Tape:
         return self.names.get(i) or f"%{i}"
 
     def __str__(self) -> str:
-        from .viz import format_forward
-
-        return format_forward(self)
+        return _hook("forward")(self)
 
     def __repr__(self) -> str:
         return f"<Tape: {len(self)} records, level {self.level}>"
 
     def format_reverse(self) -> str:
         """The reverse sweep as text: each record's adjoint and what it sends to its inputs."""
-        from .viz import format_reverse
-
-        return format_reverse(self)
+        return _hook("reverse")(self)
 
     def draw(self, **options: Any) -> Any:
         """The tape as a ``graphviz.Digraph`` in tape order, with values and adjoints."""
-        from .viz import draw_tape
-
-        return draw_tape(self, **options)
+        return _hook("draw")(self, **options)
 
     def _repr_html_(self) -> str:
-        from .viz import tape_html
-
-        return tape_html(self)
+        return _hook("html")(self)
 
     # -- sweeps -----------------------------------------------------------------
     def backward(self, seeds: dict[int, Any]) -> list:
@@ -402,26 +491,30 @@ class Tape:
             if type(g) is not float:
                 flat = False
             _accumulate(adj, i, g)
-        if flat and not self.nested:
+        if flat and not self.nested and not self.arrays:
             _reverse_floats(self, adj)
+        elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
+            with_rules(_reverse_values, self, adj)
         else:
-            _reverse_generic(self, adj)
+            with_rules(_reverse_generic, self, adj)
         self.timings["backward"] = time.perf_counter() - start
         return adj
 
     def forward(self, seeds: dict[int, Any]) -> list:
         """Forward sweep: the tangent of every record, given input tangents.
 
-        Each record's tangent is the sum of its inputs' tangents times its partials,
-        computed in tape order.
+        Each record's tangent is the sum of its inputs' tangents times its partials
+        (for an n-ary record, what its rule makes of its inputs' tangents), computed
+        in tape order.
         """
-        return _forward_sweep(self, seeds)
+        if not self.nested and not self.arrays and all(
+                type(t) is float for t in seeds.values()):
+            return with_rules(_forward_floats, self, seeds)
+        return with_rules(_forward_sweep, self, seeds)
 
     def stats(self) -> str:
         """Records by operation, total records, bytes held, and sweep timings."""
-        from .viz import format_stats
-
-        return format_stats(self)
+        return _hook("stats")(self)
 
 
 def _reverse_floats(tape: Tape, adj: list) -> None:
@@ -468,19 +561,49 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                         adj[j] += c
 
 
-def _reverse_generic(tape: Tape, adj: list) -> None:
-    """The reverse sweep when adjoints or partials are traced values of an outer trace.
+def _reverse_values(tape: Tape, adj: list) -> None:
+    """The first-order reverse sweep when adjoints are values that are not all floats.
 
-    The arithmetic then records on the outer tape, which is how a gradient becomes
-    differentiable again (``grad(grad(f))``) and how ``jit`` captures a reverse
-    sweep. So that the outer tape stays short, contributions to an adjoint are
-    collected as (adjoint, partial) pairs and combined only when the sweep reaches
-    that record: one ``dot`` record instead of a multiply and an add per pair.
-    Zero adjoints are skipped only when they are plain floats: a traced zero
-    still carries derivatives.
+    That is a flat tape with array records: adjoints are arrays (and floats for
+    scalar records); array records hand their adjoint to their rule, which returns
+    one cotangent per traced input. Writes add (a new array: a cotangent may be
+    shared by two inputs, as the two operands of ``add``, so none is changed in place).
     """
-    from .primitives import linear_combination
+    ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    for k in range(len(ops) - 1, -1, -1):
+        g = adj[k]
+        if type(g) is float and g == 0.0:
+            continue
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            c = g * d0[k]
+            cur = adj[a]
+            adj[a] = c if type(cur) is float and cur == 0.0 else cur + c
+            if b >= 0:
+                c = g * d1[k]
+                cur = adj[b]
+                adj[b] = c if type(cur) is float and cur == 0.0 else cur + c
+        elif b < NO_INPUT:
+            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g):
+                cur = adj[j]
+                adj[j] = c if type(cur) is float and cur == 0.0 else cur + c
 
+
+def _reverse_generic(tape: Tape, adj: list) -> None:
+    """The reverse sweep when adjoints are not all floats.
+
+    That is when adjoints or partials are traced values of an outer trace (the
+    arithmetic then records on the outer tape, which is how a gradient becomes
+    differentiable again, ``grad(grad(f))``, and how ``jit`` captures a reverse
+    sweep), or when the tape holds array records (whose adjoints are arrays). So
+    that an outer tape stays short, contributions to an adjoint are collected as
+    (adjoint, partial) pairs and combined only when the sweep reaches that record:
+    one ``dot`` record instead of a multiply and an add per pair. Zero adjoints
+    are skipped only when they are plain floats: a traced zero still carries
+    derivatives.
+    """
+    combine = _hook("combine")
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
     pending: list = [None] * len(ops)
     for k, g in enumerate(adj):
@@ -491,18 +614,33 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         if pairs is None:
             continue
         pending[k] = None
-        g = adj[k] = linear_combination(pairs)
+        g = adj[k] = combine(pairs)
         if _is_zero(g):
             continue
         a = a0[k]
         b = a1[k]
         if a >= 0:
+            if ops[k] in SINGULAR and _zero_meets_infinite(g, d0[k], d1[k] if b >= 0 else 0.0):
+                continue
             _push(pending, a, (g, d0[k]))
             if b >= 0:
                 _push(pending, b, (g, d1[k]))
         elif b < NO_INPUT:
             for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
                 _push(pending, j, c)
+
+
+def _zero_meets_infinite(g: Any, *partials: Any) -> bool:
+    """Whether a zero adjoint (or tangent) meets a partial that is not finite.
+
+    Then the record contributes nothing (0 * inf counts as 0), as in the float sweep,
+    which skips zero adjoints. Checked only for SINGULAR records; with traced values
+    both tests are comparisons, so jit re-checks them as guards.
+    """
+    isfinite = _hook("isfinite")
+    if all(isfinite(d) for d in partials):
+        return False
+    return bool(g == 0.0)
 
 
 def _push(pending: list, j: int, pair: tuple) -> None:
@@ -512,9 +650,34 @@ def _push(pending: list, j: int, pair: tuple) -> None:
         pending[j].append(pair)
 
 
-def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
-    from .primitives import linear_combination
+def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
+    """The forward sweep when every tangent is a float (first order, no arrays).
 
+    A zero tangent contributes nothing, even against an infinite partial (as a zero
+    adjoint in the reverse sweep).
+    """
+    a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
+    tan: list = [0.0] * len(ops)
+    for k, t in seeds.items():
+        tan[k] = t
+    for k in range(len(ops)):
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            ta = tan[a]
+            t = ta * d0[k] if ta else 0.0
+            if b >= 0:
+                tb = tan[b]
+                if tb:
+                    t += tb * d1[k]
+            tan[k] = t
+        elif b < NO_INPUT:
+            tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
+    return tan
+
+
+def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
+    combine = _hook("combine")
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
     tan: list = [0.0] * len(ops)
     for k in range(len(ops)):
@@ -524,17 +687,19 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
             pairs = [(tan[a], d0[k])]
             if b >= 0:
                 pairs.append((tan[b], d1[k]))
-            tan[k] = linear_combination(pairs)
+            if ops[k] in SINGULAR:
+                pairs = [(t, d) for t, d in pairs if not _zero_meets_infinite(t, d)]
+            tan[k] = combine(pairs)
         elif b < NO_INPUT:
-            tan[k] = linear_combination(
-                [(tan[j], d) for j, d in OPS[ops[k]].nary_partials(nary[-2 - a])])
+            tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
         elif k in seeds:
             tan[k] = seeds[k]
     return tan
 
 
 def column_bytes(col: Any) -> int:
-    """Bytes held by one column, counting boxed floats in lists."""
+    """Bytes held by one column, counting boxed floats in lists and array values' data."""
     if isinstance(col, array):
         return sys.getsizeof(col)
-    return sys.getsizeof(col) + sum(sys.getsizeof(v) for v in col if type(v) is float)
+    return sys.getsizeof(col) + sum(sys.getsizeof(v) if type(v) is float else
+                                    getattr(v, "nbytes", 0) for v in col)

@@ -14,13 +14,16 @@ recorded as guards.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ESCAPED_MESSAGE, EscapedTracerError, ForeignTracerError
-from .tape import Recorder, active
+from .pytree import register_traced_type
+from .tape import _TRACED_TYPES as _tape_traced_types
+from .tape import HOOKS, Guard, Recorder, active
 
-__all__ = ["Tracer", "is_traced"]
+__all__ = ["Tracer", "is_traced", "isfinite", "isnan"]
 
 
 class Tracer:
@@ -53,35 +56,36 @@ class Tracer:
 
     def __repr__(self) -> str:
         state = "closed" if self._tape.closed else f"level {self._tape.level}"
-        return f"Traced({self._value!r}, index={self._index}, {state})"
+        return f"{type(self).__name__}({self._value!r}, index={self._index}, {state})"
 
     def __format__(self, spec: str) -> str:
         return format(self._value, spec)
 
     # -- ways to lose a derivative: refused with a pointer to what to do -------
     def __float__(self) -> float:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="float()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="float()", extra=""))
 
     def __int__(self) -> int:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="int()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="int()", extra=_INDEX_ADVICE))
 
     def __index__(self) -> int:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="using it as an index"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="using it as an index",
+                                                   extra=_INDEX_ADVICE))
 
     def __complex__(self) -> complex:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="complex()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="complex()", extra=""))
 
     def __round__(self, ndigits: Any = None) -> Any:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="round()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="round()", extra=""))
 
     def __trunc__(self) -> Any:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="math.trunc()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="math.trunc()", extra=""))
 
     def __floor__(self) -> Any:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="math.floor()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="math.floor()", extra=""))
 
     def __ceil__(self) -> Any:
-        raise TypeError(_CONVERSION_MESSAGE.format(what="math.ceil()"))
+        raise TypeError(_CONVERSION_MESSAGE.format(what="math.ceil()", extra=""))
 
     # -- comparisons: plain bools, so if/while/max work ------------------------
     def __lt__(self, other: Any) -> bool:
@@ -109,13 +113,25 @@ class Tracer:
         return self
 
 
+# The traced types: Tracer, and ArrayTracer once tapegrad's array layer is imported.
+# (The same set object as the tape's, which the sweeps read.)
+TRACER_TYPES: set[type] = _tape_traced_types
+TRACER_TYPES.add(Tracer)
+register_traced_type(Tracer)
+
 _CONVERSION_MESSAGE = (
     "{what} on a tapegrad traced value would silently drop its derivative. Inside a "
     "differentiated function use tapegrad's functions instead of math's (tg.exp, tg.log, "
-    "tg.sqrt, tg.tanh, tg.sin, tg.cos, tg.sigmoid, tg.relu, abs, **). To treat the value "
-    "as a constant, use tg.stop_gradient(x): it stays a traced value that works in "
-    "arithmetic and comparisons but carries no derivative. To see the number, format it "
-    "(f'{{x:.4f}}') or return it from the function (has_aux=True)."
+    "tg.sqrt, tg.tanh, tg.sin, tg.cos, tg.sigmoid, tg.relu, abs, **). To test the value, "
+    "compare it (x > 0) or use tg.isfinite(x) / tg.isnan(x): they return plain bool. To "
+    "see the number, format it (f'{{x:.4f}}') or return it from the function "
+    "(has_aux=True).{extra}"
+)
+# For conversions to int: a count or an index is not differentiable.
+_INDEX_ADVICE = (
+    " A count or an index (range(n), xs[i]) cannot be a traced value: pass it as a Python "
+    "int that is not differentiated (not in argnums, or closed over); under tg.jit mark "
+    "that argument static: tg.jit(f, static_argnums=(i,))."
 )
 
 COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -142,12 +158,12 @@ def primal(x: Any) -> Any:
 
     For printing and diagnostics only: the result carries no derivative.
     """
-    while type(x) is Tracer:
+    while type(x) in TRACER_TYPES:
         x = x._value
     return x
 
 
-def check_live(t: Tracer) -> Recorder:
+def check_live(t: Any) -> Recorder:
     """The tracer's recorder, or a clear error if the trace is over or not ours."""
     rec = t._tape
     if rec.closed:
@@ -190,6 +206,41 @@ def _compare(symbol: str, x: Tracer, y: Any) -> bool:
     rec, xv, yv, xi, yi = top_operand(x, y)
     result = COMPARATORS[symbol](xv, yv)
     if rec is not None and rec.guards is not None:
-        rec.guards.append((len(rec.ops), symbol, xi, yi, xv if xi < 0 else None,
-                           yv if yi < 0 else None, result))
+        rec.guards.append(Guard(len(rec.ops), "compare", symbol, (xi, yi),
+                                (xv if xi < 0 else None, yv if yi < 0 else None), result))
     return result
+
+
+def _classify(kind: str, test: Callable[[float], bool], x: Any) -> bool:
+    """isfinite/isnan of a number or traced value, recorded as a guard under jit."""
+    if type(x) is not Tracer:
+        return test(float(x))
+    rec = check_live(x)
+    value = x._value
+    result = test(value) if type(value) is not Tracer else _classify(kind, test, value)
+    if rec.guards is not None:
+        rec.guards.append(Guard(len(rec.ops), kind, kind, (x._index,), (None,), result))
+    return result
+
+
+def isfinite(x: Any) -> bool:
+    """Whether ``x`` (a number or a traced value) is neither infinite nor NaN: a plain bool.
+
+    Like a comparison, it decides control flow; under ``jit`` it is a guard.
+
+    >>> isfinite(1.0), isfinite(float("inf"))
+    (True, False)
+    """
+    return _classify("isfinite", math.isfinite, x)
+
+
+def isnan(x: Any) -> bool:
+    """Whether ``x`` (a number or a traced value) is NaN: a plain bool.
+
+    >>> isnan(float("nan")), isnan(0.0)
+    (True, False)
+    """
+    return _classify("isnan", math.isnan, x)
+
+
+HOOKS["isfinite"] = isfinite

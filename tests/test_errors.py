@@ -100,24 +100,37 @@ def test_conversion_of_traced_value_points_to_the_fix(convert: Callable, what: s
     with pytest.raises(TypeError, match=what) as info:
         tg.grad(lambda x: convert(x))(1.0)
     message = str(info.value)
-    assert "stop_gradient" in message
+    assert "tg.isfinite" in message and "tg.isnan" in message
     assert "tg.exp" in message
+    # stop_gradient is no advice for a conversion: float(stop_gradient(x)) fails the same way
+    assert "stop_gradient" not in message
 
 
 def test_advice_of_conversion_message_works() -> None:
-    """The advice works: stop_gradient gives a constant, and formatting shows the number."""
+    """The advice works: comparisons and tg.isfinite/tg.isnan give plain bools, formatting
+    shows the number, and a count marked static under jit works."""
     with pytest.raises(TypeError) as info:
-        tg.grad(lambda x: float(x))(1.0)
-    assert "stop_gradient" in str(info.value) and "format" in str(info.value)
+        tg.grad(lambda x: math.isnan(x))(1.0)
+    assert "tg.isnan" in str(info.value) and "format" in str(info.value)
     seen = {}
 
     def f(x: Any) -> Any:
-        c = tg.stop_gradient(x * 2.0)
-        seen["shown"] = f"{c:.2f}"
-        return x * c
+        seen["checks"] = (x > 0, tg.isfinite(x), tg.isnan(x))
+        seen["shown"] = f"{x:.2f}"
+        return x * x
 
-    assert tg.grad(f)(1.5) == 3.0  # d/dx (x * c) with c held constant at 3
-    assert seen["shown"] == "3.00"
+    assert tg.grad(f)(1.5) == 3.0
+    assert seen["checks"] == (True, True, False)
+    assert all(type(b) is bool for b in seen["checks"])
+    assert seen["shown"] == "1.50"
+
+    def powers(x: Any, n: Any) -> Any:
+        return tg.sum([x**k for k in range(n)])
+
+    with pytest.raises(TypeError, match="static_argnums") as info:
+        tg.jit(powers)(2.0, 3)
+    assert tg.jit(powers, static_argnums=1)(2.0, 3) == 7.0
+    assert tg.jit(tg.grad(powers), static_argnums=(1,))(2.0, 3) == 5.0
 
 
 # -- escaped tracers --------------------------------------------------------------------

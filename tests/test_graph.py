@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -178,12 +181,123 @@ def test_numbers_on_either_side(expr, data, grad):
     assert v.grad == pytest.approx(grad)
 
 
-def test_unsupported_operands_raise_type_error():
-    """Strings and Value exponents are refused with a TypeError, not silently coerced."""
-    with pytest.raises(TypeError):
-        Value(1.0) + "a"
-    with pytest.raises(TypeError, match="exponent"):
-        Value(2.0) ** Value(3.0)
+# -- what a Value accepts: real numbers, and nothing else -------------------------------
+
+NOT_NUMBERS = [
+    ("2", "str", "float(text)"),
+    (b"2", "bytes", "float(text)"),
+    (None, "None", "0.0"),
+    (True, "bool", "pass 1.0"),
+    (False, "bool", "pass 0.0"),
+    (1 + 2j, "complex", "z.real"),
+    ([1.0, 2.0], "list", "one Value per element"),
+    ((1.0,), "tuple", "one Value per element"),
+    ({"x": 1.0}, "dict", "one Value per element"),
+    ({1.0}, "set", "one Value per element"),
+    (Decimal("1.5"), "Decimal", "float(...)"),
+    (object(), "object", "float(...)"),
+]
+
+
+@pytest.mark.parametrize(("data", "kind", "advice"), NOT_NUMBERS,
+                         ids=[kind for _, kind, _ in NOT_NUMBERS])
+def test_value_refuses_what_is_not_a_real_number(data, kind, advice):
+    """Value(data) takes real numbers only: text, None, bool, complex, containers are refused.
+
+    Value('2') used to be silently 2.0 and Value(None) failed inside float(); the TypeError
+    now names the type and says what to pass.
+    """
+    with pytest.raises(TypeError) as caught:
+        Value(data)
+    message = str(caught.value)
+    assert message.startswith("Value(data) needs a real number")
+    assert f"not {kind}" in message and advice in message
+
+
+def test_value_refuses_a_value_and_numpy_bool():
+    """A Value is not data for another Value, and NumPy's bool is refused like Python's."""
+    with pytest.raises(TypeError, match="not a Value; it is a node already"):
+        Value(Value(1.0))
+    numpy = pytest.importorskip("numpy")
+    with pytest.raises(TypeError, match="bool is refused"):
+        Value(numpy.bool_(True))
+    with pytest.raises(TypeError, match="ndarray.*one Value per element"):
+        Value(numpy.array([1.0, 2.0]))
+
+
+def test_value_accepts_real_numbers_as_floats():
+    """int, float, Fraction and NumPy's scalars (all numbers.Real) are stored as a float."""
+    numpy = pytest.importorskip("numpy")
+    for data in (3, 2.5, Fraction(1, 4), 2**70, numpy.float64(1.5), numpy.float32(0.5),
+                 numpy.int64(-7), float("inf")):
+        v = Value(data)
+        assert type(v.data) is float and v.data == float(data), data
+    assert math.isnan(Value(float("nan")).data)
+
+
+def test_value_too_large_for_a_float_says_so():
+    """An int beyond the float range is an OverflowError that says so, not a bare one."""
+    with pytest.raises(OverflowError, match="too large for a float"):
+        Value(10**400)
+
+
+@FAST
+@given(st.one_of(st.text(), st.none(), st.booleans(), st.complex_numbers(),
+                 st.lists(st.floats()), st.dictionaries(st.text(), st.floats()), st.binary()))
+def test_value_refuses_random_non_numbers(data):
+    """Whatever non-number hypothesis invents, Value refuses it with a TypeError naming it."""
+    with pytest.raises(TypeError, match="needs a real number"):
+        Value(data)
+
+
+@FAST
+@given(st.one_of(st.integers(-(2**80), 2**80), st.floats(allow_nan=False)))
+def test_value_keeps_random_real_numbers(data):
+    """Every int and float that fits a float is kept exactly as float(data)."""
+    assert Value(data).data == float(data)
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/"])
+def test_arithmetic_refuses_non_number_operands_on_either_side(op):
+    """Value(1) + '2' and '2' + Value(1) (and - * /) are TypeErrors naming the operator."""
+    apply = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
+             "*": lambda a, b: a * b, "/": lambda a, b: a / b}[op]
+    for bad in ("2", None, True, [1.0]):
+        for left, right in ((Value(1.0), bad), (bad, Value(1.0))):
+            with pytest.raises(TypeError, match=rf"^Value \{op}: the other operand needs a real"):
+                apply(left, right)
+
+
+def test_arithmetic_accepts_real_number_operands():
+    """NumPy scalars and Fractions work as constants on either side, like int and float."""
+    numpy = pytest.importorskip("numpy")
+    x = Value(2.0)
+    y = numpy.float64(3.0) * x + x * Fraction(1, 2) - numpy.int64(1)
+    y.backward()
+    assert y.data == pytest.approx(6.0) and x.grad == pytest.approx(3.5)
+    assert (x ** numpy.float64(2.0))._op == (x ** 2)._op == "**2"  # the label, for draw_dot
+
+
+def test_power_refuses_non_number_and_value_exponents():
+    """** takes a real-number exponent; a bool, a string or a Value exponent is refused."""
+    with pytest.raises(TypeError, match="exponent needs a real number.*not bool"):
+        Value(2.0) ** True
+    with pytest.raises(TypeError, match="exponent needs a real number.*not str"):
+        Value(2.0) ** "2"
+    for thunk in (lambda: Value(2.0) ** Value(3.0), lambda: 2.0 ** Value(3.0)):
+        advice = re.escape("for a Value exponent y write (y * x.log()).exp()")
+        with pytest.raises(TypeError, match="only a constant exponent.*" + advice):
+            thunk()
+
+
+def test_the_advice_for_a_value_exponent_works():
+    """The advice in the ** refusal, (y * x.log()).exp(), is x ** y with the right gradients."""
+    x, y = Value(2.0), Value(3.0)
+    out = (y * x.log()).exp()
+    out.backward()
+    assert out.data == pytest.approx(8.0)
+    assert x.grad == pytest.approx(3.0 * 2.0**2)  # y x^(y-1)
+    assert y.grad == pytest.approx(8.0 * math.log(2.0))  # x^y ln x
 
 
 def test_value_used_twice_accumulates():
@@ -337,6 +451,15 @@ def test_draw_dot_shows_labels_data_and_grads():
     assert "rankdir=LR" in src
 
 
+def test_draw_dot_limits_layout_effort():
+    """The drawing caps Graphviz's network-simplex passes (nslimit): without it a value used by
+    100 operations (x * y * y * ...) keeps dot busy for minutes; with it, a few seconds."""
+    x, y = Value(1.0, label="x"), Value(1.0, label="y")
+    for _ in range(100):
+        x = x * y
+    assert re.search(r"\bnslimit=2\b", draw_dot(x).source)
+
+
 def test_draw_dot_escapes_nasty_labels():
     """Record metacharacters, quotes and backslashes in a label cannot break the DOT source."""
     nasty = 'a{b}|<c>"d\\'
@@ -355,5 +478,5 @@ def test_draw_dot_renders(tmp_path):
     o.label = 'out{1}|<2>"'
     o.backward()
     path = draw_dot(o).render(tmp_path / "graph", cleanup=True)
-    svg = open(path, encoding="utf-8").read()
+    svg = Path(path).read_text(encoding="utf-8")
     assert path.endswith(".svg") and "out{1}|&lt;2&gt;&quot;" in svg

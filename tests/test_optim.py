@@ -2,10 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tapegrad as tg
 from tapegrad import optim
 
 PARAMS = {"w": (1.0, -2.0), "b": [0.5]}
@@ -132,3 +134,84 @@ def test_bad_arguments_are_rejected():
     opt = optim.sgd(0.1)
     with pytest.raises(ValueError, match="structure"):
         opt.update((1.0, 2.0), opt.init((1.0,)), (1.0,))
+
+
+# ---------------------------------------------------------------------------
+# Array leaves: the float version is the oracle.
+# ---------------------------------------------------------------------------
+
+OPTIMIZERS = [lambda: optim.sgd(0.1), lambda: optim.momentum(0.1, beta=0.5),
+              lambda: optim.adam(0.1)]
+NAMES = ["sgd", "momentum", "adam"]
+ARRAY_PARAMS = {"W": np.array([[1.0, -2.0], [0.5, 3.0]]), "b": np.array([0.25, -0.0])}
+ARRAY_GRADS = [{"W": np.array([[2.0, 0.5], [-1.0, 1e-3]]), "b": np.array([-1.0, 4.0])},
+               {"W": np.array([[-1.0, 0.5], [2.0, -3.0]]), "b": np.array([4.0, 0.0])}]
+
+
+def steps(opt, params, grads_list):
+    """(params, state) after each update, starting from opt.init(params)."""
+    state = opt.init(params)
+    history = [(params, state)]
+    for grads in grads_list:
+        params, state = opt.update(grads, state, params)
+        history.append((params, state))
+    return history
+
+
+def to_floats(tree):
+    return tg.tree_map(lambda a: tuple(float(v) for v in np.ravel(a)), tree)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=NAMES)
+def test_array_updates_equal_float_updates_bitwise(make):
+    """Each optimizer does, element by element, exactly the float version's arithmetic."""
+    array_history = steps(make(), ARRAY_PARAMS, ARRAY_GRADS)
+    float_history = steps(make(), to_floats(ARRAY_PARAMS), [to_floats(g) for g in ARRAY_GRADS])
+    for (ap, astate), (fp, fstate) in zip(array_history[1:], float_history[1:]):
+        assert to_floats(ap) == fp
+        assert astate.step == fstate.step
+        assert to_floats(tuple(astate[1:])) == tuple(fstate[1:])
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=NAMES)
+def test_array_updates_never_write_into_the_callers_arrays(make):
+    """update returns new arrays: the parameters, gradients and state passed in keep their
+    values (NumPy arrays are mutable, so an in-place update would change them)."""
+    opt = make()
+    params = {k: v.copy() for k, v in ARRAY_PARAMS.items()}
+    grads = {k: v.copy() for k, v in ARRAY_GRADS[0].items()}
+    state = opt.init(params)
+    state = opt.update(grads, state, params)[1]  # moments that are not zero
+    state_copy = tg.tree_map(lambda v: v.copy() if isinstance(v, np.ndarray) else v, state)
+    new_params, new_state = opt.update(grads, state, params)
+    for before, after in ((ARRAY_PARAMS, params), (ARRAY_GRADS[0], grads), (state_copy, state)):
+        for want, got in zip(tg.tree_leaves(before), tg.tree_leaves(after)):
+            np.testing.assert_array_equal(got, want)
+    for new, old in zip(tg.tree_leaves(new_params), tg.tree_leaves(params)):
+        assert new is not old and not np.shares_memory(new, old)
+        assert not np.array_equal(new, old)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=NAMES)
+def test_init_gives_moments_of_the_leaves_shape_and_dtype(make):
+    """The moments of array leaves start as zero arrays of the leaf's shape and dtype."""
+    params = {"W": np.ones((2, 3), np.float32), "s": np.float32(1.0), "f": 1.0}
+    state = make().init(params)
+    for moment in state[1:]:
+        assert moment["W"].shape == (2, 3) and moment["W"].dtype == np.float32
+        assert not moment["W"].any()
+        assert type(moment["s"]) is np.float32 and moment["f"] == 0.0
+
+
+@pytest.mark.parametrize("make", [optim.sgd, optim.momentum, optim.adam], ids=NAMES)
+def test_float32_stays_float32(make):
+    """float32 parameters stay float32 with float64 gradients and a NumPy float64 schedule."""
+    opt = make(lambda step: np.float64(0.01))
+    params = {"W": np.ones((2, 2), np.float32), "s": np.float32(0.5)}
+    grads = {"W": np.full((2, 2), 0.3), "s": np.float64(0.2)}
+    state = opt.init(params)
+    for _ in range(2):
+        params, state = opt.update(grads, state, params)
+    for leaf in tg.tree_leaves((params, state[1:])):
+        assert leaf.dtype == np.float32
+    assert type(params["s"]) is np.float32

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import FEW, central_diff, fd_close, floats, partial_diff
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tapegrad as tg
@@ -36,12 +36,31 @@ DOMAINS: dict[str, tuple[tuple[float, float, float], ...]] = {
     "relu": ((-5.0, 5.0, 0.1),),
     "sin": ((-6.0, 6.0, 0.0),),
     "cos": ((-6.0, 6.0, 0.0),),
+    "tan": ((-1.3, 1.3, 0.0),),
+    "log1p": ((-0.9, 10.0, 0.0),),
+    "expm1": ((-5.0, 5.0, 0.0),),
+    "softplus": ((-20.0, 20.0, 0.0),),
+    "log_sigmoid": ((-20.0, 20.0, 0.0),),
+    "erf": ((-3.0, 3.0, 0.0),),
+    "sign": ((-5.0, 5.0, 0.1),),
+    "step": ((-5.0, 5.0, 0.1),),
     "stop_gradient": ((-5.0, 5.0, 0.0),),
+    # x % y and x // y are smooth where x / y is not near an integer: 0 < x / y < 1 here.
+    "mod": ((0.2, 1.4, 0.0), (1.5, 3.0, 0.0)),
+    "floordiv": ((0.2, 1.4, 0.0), (1.5, 3.0, 0.0)),
+    "atan2": ((-3.0, 3.0, 0.2), (-3.0, 3.0, 0.2)),
+    "maximum": ((-5.0, 5.0, 0.0), (-5.0, 5.0, 0.0)),
+    "minimum": ((-5.0, 5.0, 0.0), (-5.0, 5.0, 0.0)),
 }
+# Binary primitives with a kink where the operands are equal: finite differences hold away
+# from it (the tie itself is tested by hand-derived values).
+KINK_AT_EQUALITY = {"maximum", "minimum"}
+# Where both operands may be the same value (x op x), if the two domains do not overlap.
+SAME_VALUE_DOMAIN = {"mod": (0.5, 3.0, 0.0), "floordiv": (0.5, 3.0, 0.0)}
 DEFAULT_OPERAND = (0.3, 3.0, 0.0)
 
-# Primitives whose derivative is deliberately not the derivative of their values.
-ZERO_DERIVATIVE = {"stop_gradient"}
+# Primitives whose derivative is zero (their records have no edge in the sweeps).
+ZERO_DERIVATIVE = {p.name for p in tg.PRIMITIVES if not p.differentiable}
 
 UNARY = [p for p in tg.PRIMITIVES if p.arity == 1]
 BINARY = [p for p in tg.PRIMITIVES if p.arity == 2]
@@ -74,8 +93,15 @@ def unary_fn(prim: tg.Primitive) -> Callable[[Any], Any]:
 
 
 def binary_fn(prim: tg.Primitive) -> Callable[[Any, Any], Any]:
-    """How users call a binary primitive: its infix operator, with Python's dispatch."""
-    return getattr(operator, prim.methods[0])
+    """How users call a binary primitive: its infix operator (Python's dispatch), else tg.<name>."""
+    if prim.methods:
+        return getattr(operator, prim.methods[0])
+    return getattr(tg, prim.name)
+
+
+def maybe_zero(name: str, g: float, fd: float, scale: float) -> bool:
+    """The derivative is right: zero for the zero-derivative primitives, else fd's value."""
+    return g == 0.0 if name in ZERO_DERIVATIVE else fd_close(g, fd, scale)
 
 
 def expected_scale(f: Callable[..., float], *args: float) -> float:
@@ -110,8 +136,8 @@ def test_unary_operator_form_matches_function(prim: tg.Primitive, data: Any) -> 
     method = prim.methods[0]
     by_operator = lambda v: getattr(v, method)()
     value, g = tg.value_and_grad(by_operator)(x)
-    assert value == by_operator(x)
-    assert fd_close(g, central_diff(by_operator, x), builtins.abs(value))
+    assert value == unary_fn(prim)(x)
+    assert fd_close(g, central_diff(unary_fn(prim), x), builtins.abs(value))
     assert [r.op for r in tg.trace(by_operator)(x)] == ["input", prim.name]
 
 
@@ -125,13 +151,14 @@ def test_binary_traced_op_traced(prim: tg.Primitive, data: Any) -> None:
     """x op y with both operands traced gives both partials as finite differences do."""
     x = data.draw(operand(prim, 0), label="x")
     y = data.draw(operand(prim, 1), label="y")
+    assume(prim.name not in KINK_AT_EQUALITY or builtins.abs(x - y) > 1e-3)
     op = binary_fn(prim)
     value, (gx, gy) = tg.value_and_grad(op, argnums=(0, 1))(x, y)
     assert value == op(x, y)
     assert type(gx) is float and type(gy) is float
     scale = expected_scale(op, x, y)
-    assert fd_close(gx, partial_diff(op, (x, y), 0), scale), (prim.name, x, y, gx)
-    assert fd_close(gy, partial_diff(op, (x, y), 1), scale), (prim.name, x, y, gy)
+    assert maybe_zero(prim.name, gx, partial_diff(op, (x, y), 0), scale), (prim.name, x, y, gx)
+    assert maybe_zero(prim.name, gy, partial_diff(op, (x, y), 1), scale), (prim.name, x, y, gy)
 
 
 @pytest.mark.parametrize("traced_side", [0, 1], ids=["x_op_c", "c_op_y"])
@@ -143,12 +170,13 @@ def test_binary_one_traced_operand(prim: tg.Primitive, traced_side: int, data: A
     either side, match finite differences in the traced operand."""
     t = data.draw(operand(prim, traced_side), label="traced")
     c = data.draw(constant(prim, 1 - traced_side), label="c")
+    assume(prim.name not in KINK_AT_EQUALITY or builtins.abs(t - c) > 1e-3)
     op = binary_fn(prim)
     f = (lambda v: op(v, c)) if traced_side == 0 else (lambda v: op(c, v))
     value, g = tg.value_and_grad(f)(t)
     assert value == f(t)
     assert type(g) is float
-    assert fd_close(g, central_diff(f, t), expected_scale(f, t)), (prim.name, t, c, g)
+    assert maybe_zero(prim.name, g, central_diff(f, t), expected_scale(f, t)), (prim.name, t, c, g)
 
 
 @pytest.mark.parametrize("prim", BINARY, ids=lambda p: p.name)
@@ -158,11 +186,13 @@ def test_binary_same_traced_value_on_both_sides(prim: tg.Primitive, data: Any) -
     """x op x (one traced value used twice) sums both partials, as finite differences say."""
     lo0, hi0, away0 = domain(prim, 0)
     lo1, hi1, away1 = domain(prim, 1)
-    x = data.draw(floats(max(lo0, lo1), min(hi0, hi1), max(away0, away1)), label="x")
+    lo, hi, away = SAME_VALUE_DOMAIN.get(prim.name, (max(lo0, lo1), min(hi0, hi1),
+                                                     max(away0, away1)))
+    x = data.draw(floats(lo, hi, away), label="x")
     op = binary_fn(prim)
     f = lambda v: op(v, v)
     g = tg.grad(f)(x)
-    assert fd_close(g, central_diff(f, x), expected_scale(f, x)), (prim.name, x, g)
+    assert maybe_zero(prim.name, g, central_diff(f, x), expected_scale(f, x)), (prim.name, x, g)
 
 
 # -- tg.power, tg.sum, tg.dot -----------------------------------------------------------
@@ -299,6 +329,46 @@ def test_hand_derived_derivatives(f: Callable, x: float, expected: float) -> Non
     assert math.isclose(g, expected, rel_tol=1e-14, abs_tol=1e-15), (g, expected)
 
 
+@pytest.mark.parametrize(
+    ("f", "x", "expected"),
+    [
+        (tg.tan, 0.5, 1.0 / math.cos(0.5) ** 2),
+        (tg.log1p, 1.0, 0.5),
+        (tg.expm1, 1.0, math.e),
+        (tg.softplus, 0.0, 0.5),
+        (tg.softplus, 50.0, 1.0 / (1.0 + math.exp(-50.0))),
+        (tg.log_sigmoid, 0.0, 0.5),
+        (tg.log_sigmoid, -50.0, 1.0 / (1.0 + math.exp(-50.0))),
+        (tg.erf, 0.0, 2.0 / math.sqrt(math.pi)),
+        (tg.erf, 1.0, 2.0 / math.sqrt(math.pi) * math.exp(-1.0)),
+        (tg.sign, -2.0, 0.0),
+        (lambda x: x % 3.0, 7.5, 1.0),
+        (lambda y: 7.5 % y, 2.0, -3.0),
+        (lambda y: -7.5 % y, 2.0, 4.0),
+        (lambda x: x // 2.0, 7.5, 0.0),
+        (lambda x: tg.atan2(x, 2.0), 1.0, 0.4),
+        (lambda x: tg.atan2(1.0, x), 2.0, -0.2),
+        (lambda x: tg.maximum(x, 1.0), 2.0, 1.0),
+        (lambda x: tg.maximum(x, 1.0), 0.0, 0.0),
+        (lambda x: tg.maximum(x, 1.0), 1.0, 0.5),
+        (lambda x: tg.minimum(x, 1.0), 0.0, 1.0),
+        (lambda x: tg.minimum(x, 1.0), 1.0, 0.5),
+        (lambda x: x.tanh() * x.exp(), 0.0, 1.0),
+        (lambda x: x.relu() + x.sigmoid() + x.log(), 2.0,
+         1.0 + math.exp(-2.0) / (1.0 + math.exp(-2.0)) ** 2 + 0.5),
+        (lambda x: x * True + x * False, 3.0, 1.0),
+        (lambda x: tg.where(x > 0.0, x * x, -x), 3.0, 6.0),
+        (lambda x: tg.where(x > 0.0, x * x, -x), -3.0, -1.0),
+    ],
+)
+def test_hand_derived_derivatives_of_newer_primitives(f: Callable, x: float, expected: float
+                                                      ) -> None:
+    """The newer table entries (and the micrograd-style methods) against closed forms."""
+    g = tg.grad(f)(x)
+    assert type(g) is float
+    assert math.isclose(g, expected, rel_tol=1e-13, abs_tol=1e-15), (g, expected)
+
+
 def test_pow_both_traced_hand_derived() -> None:
     """d/dx x**y = y x**(y-1) and d/dy x**y = x**y log x at x=2, y=3."""
     gx, gy = tg.grad(lambda x, y: x**y, argnums=(0, 1))(2.0, 3.0)
@@ -326,13 +396,21 @@ MATH_REFERENCE: dict[str, Callable[[float], float]] = {
     "relu": lambda x: max(x, 0.0),
     "abs": lambda x: float(builtins.abs(x)),
     "stop_gradient": float,
+    "tan": math.tan,
+    "log1p": math.log1p,
+    "expm1": math.expm1,
+    "erf": math.erf,
+    "softplus": lambda x: math.log(1.0 + math.exp(x)),
+    "log_sigmoid": lambda x: -math.log(1.0 + math.exp(-x)),
+    "sign": lambda x: float((x > 0) - (x < 0)),
+    "step": lambda x: 1.0 if x > 0 else 0.0,
 }
 
 POSITIVE_POINTS = [0.5, 1, 2, 3.25, 7]
 PLAIN_CASES = [
     (name, x)
     for name in sorted(MATH_REFERENCE)
-    for x in POSITIVE_POINTS + ([] if name in ("log", "sqrt") else [-1.5, -2, 0])
+    for x in POSITIVE_POINTS + ([] if name in ("log", "sqrt", "log1p") else [-1.5, -2, 0])
 ]
 
 
@@ -342,8 +420,8 @@ def test_function_on_plain_numbers_matches_math(name: str, x: float) -> None:
     result = getattr(tg, name)(x)
     assert type(result) is float
     expected = MATH_REFERENCE[name](x)
-    if name == "sigmoid":
-        assert math.isclose(result, expected, rel_tol=1e-15)
+    if name in ("sigmoid", "softplus", "log_sigmoid"):  # ours avoid overflow and cancellation
+        assert math.isclose(result, expected, rel_tol=1e-12)
     else:
         assert result == expected
 

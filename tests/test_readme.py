@@ -34,3 +34,12 @@ def test_readme_wengert_listing_is_real_output(capsys):
 
     listing = str(tg.trace(f, names=("x", "y"))(0.5, 2.0))
     assert listing in README.read_text()
+
+
+def test_readme_array_listing_is_real_output():
+    """The array tape printed in the README is what tg.trace prints today."""
+    namespace: dict = {}
+    block = next(b for b in BLOCKS if "import tapegrad.numpy as tnp" in b)
+    exec(compile(block.replace("print(", "listing = str("), "README arrays", "exec"),
+         namespace)  # our own docs
+    assert namespace["listing"] in README.read_text()

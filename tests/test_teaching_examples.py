@@ -63,14 +63,22 @@ def test_tape_vs_graph_example_runs_and_shows_each_lesson(tmp_path):
         assert (tmp_path / f"{picture}{PICTURE}").exists()
 
 
-def test_tutorial_links_pictures_the_examples_draw():
-    """Every picture docs/tape-vs-graph.md shows is in docs/img and drawn by an example."""
+def test_tutorial_links_pictures_that_make_pictures_draws():
+    """Every picture docs/tape-vs-graph.md shows is in docs/img, drawn by docs/make_pictures.py."""
     doc = (ROOT / "docs" / "tape-vs-graph.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc)
     assert links
-    examples = "".join((ROOT / "examples" / n).read_text(encoding="utf-8")
-                       for n in ("seed_neuron.py", "tape_vs_graph.py"))
+    script = (ROOT / "docs" / "make_pictures.py").read_text(encoding="utf-8")
     for link in links:
         assert not link.startswith(("/", "http")), link
         assert (ROOT / "docs" / link).exists(), link
-        assert f"/{Path(link).name}" in examples, link
+        assert f'"{Path(link).stem}":' in script, link
+
+
+def test_tour_runs_and_shows_each_transform_once():
+    """examples/tour.py runs standalone; perturbation confusion gives 1, the tape is printed."""
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "tour.py")],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "perturbation confusion = 1.0" in run.stdout
+    assert "%7 = %5 / %6" in run.stdout and "hessian" in run.stdout

@@ -22,9 +22,14 @@ def load_example(name):
     return module
 
 
+def interpreter_flags():
+    """This interpreter's -X dev and -W options, so a child runs as strictly as the suite."""
+    return (["-X", "dev"] if sys.flags.dev_mode else []) + [f"-W{w}" for w in sys.warnoptions]
+
+
 def run_example(name, *args):
-    return subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=120, check=True)
+    command = [sys.executable, *interpreter_flags(), str(EXAMPLES / f"{name}.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
 def importable(*names):
@@ -89,11 +94,30 @@ def test_seed_training_script_runs():
     assert "prediction" in out
 
 
+def final_bar_line(stderr):
+    """The progress bar as tqdm last drew it (it redraws its line after each carriage return)."""
+    return [line for line in re.split(r"[\r\n]", stderr) if line.strip()][-1]
+
+
 @needs_extras
-def test_moons_script_writes_its_pictures(tmp_path):
-    """examples/moons.py --steps N --out DIR trains, reports timing and writes both PNGs."""
-    result = run_example("moons", "--steps", "5", "--out", str(tmp_path))
-    assert "s per step" in result.stdout and "step limit reached" in result.stdout
+@pytest.mark.parametrize(("steps", "summary"), [
+    ("5", r"step limit reached at \d+% accuracy"),
+    ("300", r"100% training accuracy at step (\d+) \((\d+) Adam updates\)"),
+])
+def test_moons_script_writes_its_pictures_and_ends_its_bar(steps, summary, tmp_path):
+    """examples/moons.py trains, reports timing, writes both PNGs; its bar ends at n/n, 100%.
+
+    With the default limit of 300 steps training stops early at 100% accuracy: the bar
+    must end at the steps actually taken, not stay at 57/300.
+    """
+    result = run_example("moons", "--steps", steps, "--out", str(tmp_path))
+    found = re.search(summary, result.stdout)
+    assert found and "s per step" in result.stdout, result.stdout
+    taken = int(found.group(1)) if found.groups() else int(steps)
+    if found.groups():
+        assert taken < int(steps) and int(found.group(2)) == taken - 1
+    bar = final_bar_line(result.stderr)
+    assert bar.startswith("training: 100%") and f"| {taken}/{taken} [" in bar, bar
     for picture in ("moons.png", "loss.png"):
         data = (tmp_path / picture).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000

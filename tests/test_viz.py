@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from pathlib import Path
 
 import attrs
 import graphviz
@@ -99,11 +100,51 @@ def test_draw_tape_source_shows_records_in_order_with_values_and_adjoints():
     assert isinstance(dot, graphviz.Digraph)
     src = dot.source
     for text in ("<B>x1</B> [0]", "<B>%9</B> [9]", "mul: x1 * w1", "tanh(%8)", "value 0.707107",
-                 "adjoint -1.5", "adjoint 0.5", "rankdir=LR", "#fff2b3"):
+                 "adjoint -1.5", "adjoint 0.5", "rankdir=LR"):
         assert text in src, text
     assert re.search(r"r0 -> r5 \[label=-3\]", src)  # d(x1*w1)/dx1 = w1
     chain = re.findall(r"r(\d+) -> r(\d+) \[style=invis", src)
     assert [(int(a), int(b)) for a, b in chain] == [(k, k + 1) for k in range(9)]
+
+
+def test_draw_tape_colours_each_kind_of_record_and_says_so_in_a_legend():
+    """Inputs, operations and n-ary records get their own fill, named in the legend and the box;
+    the output has a thick border; only the kinds present are in the legend."""
+    tape = tg.trace(lambda x, y: tg.sum([x * y, tg.tanh(y)]), names=("x", "y"))(2.0, 3.0)
+    assert [viz.record_kind(tape, k) for k in range(len(tape))] == [
+        "input", "input", "operation", "operation", "n-ary"]
+    src = viz.draw_tape(tape).source
+    node = {k: re.search(rf"\n\tr{k} \[label=(.*)\]\n", src).group(1) for k in range(len(tape))}
+    for k, kind in ((0, "input"), (2, "operation"), (4, "n-ary")):
+        assert f'BGCOLOR="{viz.KIND_COLOURS[kind]}"' in node[k], kind
+        assert f'<TD BORDER="1" BGCOLOR="{viz.KIND_COLOURS[kind]}">{kind}</TD>' in src, kind
+    assert "n-ary, output" in node[4] and f'BORDER="{viz.OUTPUT_BORDER}"' in node[4]
+    assert 'TABLE BORDER="0"' in node[2]
+    plain = viz.draw_tape(tg.trace(lambda x: x * 2.0)(1.0)).source
+    assert ">n-ary</TD>" not in plain and ">input</TD>" in plain and ">output</TD>" in plain
+    assert "rank=same" in src and re.search(r"r0\s+r1\s", src)  # the inputs side by side
+
+
+def test_grad_tape_is_the_tape_of_grad_with_each_record_s_role():
+    """grad_tape records what trace(grad(f)) records, and tells forward, rule and sweep apart."""
+    def loss(x, w, b):
+        return (tg.tanh(x * w + b) - 1.0) ** 2
+
+    tape, roles = viz.grad_tape(loss, 2.0, -0.5, 0.3, argnums=2, names=("x", "w", "b"))
+    assert str(tape) == str(tg.trace(tg.grad(loss, argnums=2), names=("x", "w", "b"))(
+        2.0, -0.5, 0.3))
+    by_line = {line.split(" = ", 1)[1].split("#")[0].strip(): roles.get(k)
+               for k, line in enumerate(str(tape).splitlines())}
+    assert by_line["x * w"] == "forward"  # f's own arithmetic on numbers b does not touch
+    assert by_line["tanh(%4)"] == "forward" and by_line["%5 - 1"] == "forward"
+    assert by_line["%5 * %5"] == "rule" and by_line["1 - %6"] == "rule"  # tanh's partial
+    assert by_line["%8 ** 1"] == "rule" and by_line["%8 ** 2"] == "forward"
+    assert roles[len(tape) - 1] == "sweep"  # the product that makes d loss/d b
+    assert set(roles) == {k for k in range(len(tape)) if tape.ops[k] != 0}
+    src = viz.draw_tape(tape, roles=roles, title="my title").source
+    assert "my title" in src and ">reverse sweep</TD>" in src and ">derivative rule</TD>" in src
+    with pytest.raises(ValueError, match="unknown role"):
+        viz.draw_tape(tape, roles={4: "backward"})
 
 
 def test_draw_tape_escapes_nasty_labels_and_shows_constants_inline():
@@ -130,10 +171,10 @@ def test_draw_tape_renders_with_dot(tmp_path):
     tape = tg.trace(lambda x: tg.exp(x) * x, names=(NASTY,))(0.5)
     path = viz.render(tape, tmp_path / "tape.svg")
     assert path == str(tmp_path / "tape.svg")
-    svg = open(path, encoding="utf-8").read()
+    svg = Path(path).read_text(encoding="utf-8")
     assert svg.startswith("<?xml") and ESCAPED in svg
     png = viz.render(tape.draw(), tmp_path / "tape", format="png")
-    assert png.endswith("tape.png") and open(png, "rb").read(4) == b"\x89PNG"
+    assert png.endswith("tape.png") and Path(png).read_bytes()[:4] == b"\x89PNG"
 
 
 # -- render without Graphviz -------------------------------------------------------------
@@ -145,7 +186,7 @@ def test_render_writes_source_when_dot_is_missing(tmp_path, monkeypatch):
     with pytest.warns(viz.GraphvizMissingWarning) as caught:
         path = viz.render(seed_tape(), tmp_path / "sub" / "neuron.svg")
     assert path == str(tmp_path / "sub" / "neuron.gv")
-    assert "x1" in open(path, encoding="utf-8").read()
+    assert "x1" in Path(path).read_text(encoding="utf-8")
     message = str(caught[0].message)
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
     assert "graphviz.org" in message
@@ -160,7 +201,26 @@ def test_render_survives_executable_not_found(tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
     with pytest.warns(viz.GraphvizMissingWarning):
         path = viz.render(seed_tape().draw(), tmp_path / "neuron", format="png")
-    assert path.endswith("neuron.gv") and "digraph" in open(path, encoding="utf-8").read()
+    assert path.endswith("neuron.gv") and "digraph" in Path(path).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("name", "written", "format"), [
+    ("t.png", "t.png", "png"), ("t.PDF", "t.PDF", "pdf"), ("t.svg", "t.svg", "svg"),
+    ("t", "t.svg", "svg"), ("t.v1", "t.v1.svg", "svg"),
+])
+def test_render_takes_the_format_from_the_suffix(name, written, format, tmp_path, monkeypatch):
+    """render(tape, "out/t.png") writes a PNG to out/t.png (it used to write out/t.png.svg)."""
+    formats = []
+
+    def pipe(self, format=None, **kwargs):
+        formats.append(format)
+        return b"picture"
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(graphviz.Digraph, "pipe", pipe)
+    path = viz.render(seed_tape(), tmp_path / name)
+    assert path == str(tmp_path / written) and formats == [format]
+    assert [p.name for p in tmp_path.iterdir()] == [written]
 
 
 def test_render_refuses_other_objects(tmp_path):
@@ -177,11 +237,13 @@ def test_tape_html_lists_every_record_escaped():
     tape = tg.trace(lambda x, y: x * y, names=(NASTY, "y"))(2.0, 3.0)
     table = tape._repr_html_()
     assert table == viz.tape_html(tape)
-    for header in ("index", "name", "operation", "expression", "value", "adjoint"):
+    for header in ("index", "name", "operation", "expression", "value", "adjoint", "kind"):
         assert f"<th>{header}</th>" in table
     assert table.count("<tr>") == 1 + len(tape)
     assert ESCAPED in table and NASTY not in table
     assert f"<td>2</td><td>%2</td><td>mul</td><td>{ESCAPED} * y</td><td>6</td><td>1</td>" in table
+    assert f'<td style="background:{viz.KIND_COLOURS["operation"]}">operation</td>' in table
+    assert table.count(f'<td style="background:{viz.KIND_COLOURS["input"]}">input</td>') == 2
 
 
 def test_tape_html_shortens_long_tapes():

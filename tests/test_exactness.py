@@ -1,0 +1,347 @@
+"""The classes of silently wrong answers an expert found, each pinned by tests of the class.
+
+1. Control flow that nothing recorded: user code catching a domain error under ``jit``.
+2. Rules that took a shortcut returning a constant, dropping a dependence one level up.
+3. Rules that raised (or shortcut to a constant) where the true derivative is infinite.
+4. Zero derivatives that turned an infinite adjoint into NaN (stop_gradient, sign, //).
+5. ``custom_vjp`` rules that held at the first level only, or closed over a traced value.
+6. NaN swallowed by a primitive or a loss.
+7. Operands of different nesting levels meeting in a rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import pytest
+from conftest import FEW, central_diff
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tapegrad as tg
+from tapegrad import nn
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def same(a: float, b: float) -> bool:
+    """Equal floats, NaN equal to NaN and infinities by sign."""
+    return (math.isnan(a) and math.isnan(b)) or a == b or math.isclose(a, b, rel_tol=1e-12)
+
+
+# -- 1. exceptions as control flow under jit ----------------------------------------------
+
+
+def safe_recip(x: Any) -> Any:
+    try:
+        return 1.0 / x
+    except ZeroDivisionError:
+        return 0.0 * x
+
+
+def safe_log(x: Any) -> Any:
+    try:
+        return tg.log(x)
+    except ValueError:
+        return -x
+
+
+def safe_sqrt(x: Any) -> Any:
+    try:
+        return tg.sqrt(x) * x
+    except ValueError:
+        return x * x
+
+
+def safe_exp(x: Any) -> Any:
+    try:
+        return tg.exp(x)
+    except OverflowError:
+        return 3.0 * x
+
+
+CAUGHT = [
+    (safe_recip, [0.0, 2.0, 0.0, -4.0]),
+    (safe_log, [-1.0, 2.0, 0.0, 5.0, -3.0]),
+    (safe_sqrt, [-1.0, 4.0, -2.0, 9.0]),
+    (safe_exp, [1000.0, 1.0, 800.0, -2.0]),
+]
+
+
+@pytest.mark.parametrize(("f", "points"), CAUGHT, ids=lambda v: getattr(v, "__name__", ""))
+def test_jit_rechecks_a_caught_domain_error(f: Callable, points: list) -> None:
+    """A caught exception is a branch: jit replays a tape only where it would raise again."""
+    fast = tg.jit(f)
+    for x in points:
+        assert fast(x) == f(x), (f.__name__, x)
+
+
+@pytest.mark.parametrize(("f", "points"), CAUGHT, ids=lambda v: getattr(v, "__name__", ""))
+def test_jit_of_grad_rechecks_a_caught_domain_error(f: Callable, points: list) -> None:
+    """The same under jit(grad(f)) and jit(value_and_grad(f)): the error is raised by the
+    inner trace's operation on values of the jit trace."""
+    fast = tg.jit(tg.grad(f))
+    both = tg.jit(tg.value_and_grad(f))
+    for x in points:
+        assert fast(x) == tg.grad(f)(x), (f.__name__, x)
+        assert both(x) == tg.value_and_grad(f)(x), (f.__name__, x)
+
+
+def test_the_guard_of_a_caught_error_is_in_the_source() -> None:
+    """The generated code re-raises the operation and fails its guard if it now succeeds."""
+    source = tg.jit(safe_recip).source(0.0)
+    assert "except ZeroDivisionError" in source and "raise _GuardFailed" in source
+
+
+def test_an_uncaught_domain_error_still_raises_under_jit() -> None:
+    """A domain error the user does not catch reaches the user from a jitted function."""
+    fast = tg.jit(lambda x: tg.log(x) * 2.0)
+    assert fast(1.0) == 0.0
+    with pytest.raises(ValueError, match="tapegrad.log"):
+        fast(-1.0)
+    assert fast(math.e) == 2.0
+
+
+# -- 2. no shortcut drops a dependence ----------------------------------------------------
+
+
+def test_hessian_of_pow_at_zero_exponent_is_symmetric() -> None:
+    """d2/dxdy x**y at (3, 0) is 1/3 from both sides (the rule's y == 0 shortcut lost it)."""
+    (hxx, hxy), (hyx, hyy) = tg.hessian(lambda p: p[0] ** p[1])((3.0, 0.0))
+    assert hxx == 0.0
+    assert math.isclose(hxy, 1.0 / 3.0, rel_tol=1e-15) and hxy == hyx
+    assert math.isclose(hyy, math.log(3.0) ** 2, rel_tol=1e-15)
+
+
+@FEW
+@given(x=st.floats(0.3, 3.0), y=st.sampled_from([0.0, 1.0, 2.0, 0.5, -1.0]))
+def test_pow_hessian_is_symmetric_and_matches_finite_differences(x: float, y: float) -> None:
+    """At the exponents where rules like to take shortcuts (0, 1, 2), the mixed second
+    derivative of x**y is symmetric and equals the difference quotient of d/dy."""
+    (_, hxy), (hyx, _) = tg.hessian(lambda p: p[0] ** p[1])((x, y))
+    dy = lambda u: tg.grad(lambda v: u**v)(y)
+    # Forward-over-reverse computes the two mixed entries along different paths, so they
+    # agree to rounding (about 1e-12 relative at x = e, y = -1), not bit for bit.
+    assert math.isclose(hxy, hyx, rel_tol=1e-10)
+    assert math.isclose(hxy, central_diff(dy, x), rel_tol=1e-6, abs_tol=1e-8)
+
+
+# -- 3. derivatives at the edges are IEEE values, never exceptions or stale constants ------
+
+
+def test_sqrt_higher_derivatives_at_zero_are_infinite() -> None:
+    """sqrt'(0) = inf, sqrt''(0) = -inf, sqrt'''(0) = inf: the rule keeps its dependence."""
+    assert tg.grad(tg.sqrt)(0.0) == INF
+    assert tg.grad(tg.grad(tg.sqrt))(0.0) == -INF
+    assert tg.grad(tg.grad(tg.grad(tg.sqrt)))(0.0) == INF
+
+
+@pytest.mark.parametrize(("f", "x", "expected"), [
+    (lambda x: x**-0.5, 1e-300, -INF),          # y * x**(y - 1) overflows: -inf, not OverflowError
+    (lambda x: x**0.5, 0.0, INF),
+    (lambda x: x**1.5, 0.0, 0.0),
+    (lambda x: x**1.0, 0.0, 1.0),
+    (lambda x: x**0.0, 0.0, 0.0),
+    (lambda y: 0.0**y, 2.0, 0.0),
+    (lambda y: (-2.0) ** y, 2.0, NAN),            # no real derivative in y for a negative base
+    (lambda x: x**-1.0, 1e-308, -INF),            # -x**-2 overflows while x**-1 does not
+])
+def test_pow_derivative_at_the_edges(f: Callable, x: float, expected: float) -> None:
+    """The derivative of ** where it is infinite, zero or undefined: an IEEE value."""
+    try:
+        g = tg.grad(f)(x)
+    except OverflowError:
+        pytest.fail("the rule of ** raised OverflowError")
+    assert same(g, expected), g
+
+
+def test_pow_overflow_of_the_value_is_still_an_error() -> None:
+    """The value of ** overflowing raises OverflowError as math.pow does; only rules are IEEE."""
+    with pytest.raises(OverflowError, match="tapegrad.pow"):
+        tg.grad(lambda x: x**400.0)(10.0)
+    with pytest.raises(OverflowError):
+        tg.power(10.0, 400.0)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: tg.sqrt(x),
+    lambda x: x**0.5,
+    lambda x: tg.sqrt(x) * x,
+])
+def test_jit_of_derivatives_at_an_edge_agrees_with_eager(f: Callable) -> None:
+    """A rule that met a domain edge at trace time (or only later) is written in its IEEE
+    form in the generated code: jit agrees with eager on both sides of the edge."""
+    for order in (1, 2):
+        g = f
+        for _ in range(order):
+            g = tg.grad(g)
+        fast = tg.jit(g)
+        for x in (4.0, 0.0, 2.0, 0.0):
+            assert same(fast(x), g(x)), (order, x)
+
+
+# -- 4. zero derivatives have no edge -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("f", "expected"), [
+    (lambda x: tg.sqrt(tg.stop_gradient(x)) + x, 1.0),
+    (lambda x: tg.sqrt(tg.sign(x) * 0.0) + x, 1.0),
+    (lambda x: tg.sqrt(x // 1.0) + x, 1.0),
+    (lambda x: tg.sqrt(tg.step(x)) + x, 1.0),
+])
+def test_a_zero_derivative_blocks_an_infinite_adjoint(f: Callable, expected: float) -> None:
+    """An infinite adjoint reaching stop_gradient, sign, step or // must not become
+    inf * 0 = NaN on the other side: those records have no edge in the sweep."""
+    assert tg.grad(f)(0.0) == expected
+    assert tg.jvp(f, (0.0,), (1.0,))[1] == expected
+    assert tg.jit(tg.grad(f))(0.0) == expected
+
+
+def test_zero_derivative_records_are_recorded_for_jit() -> None:
+    """sign, step and // are records (so jit recomputes them), not baked-in constants."""
+    f = lambda x: tg.sign(x) * x + (x // 1.0) * x
+    fast = tg.jit(tg.grad(f))
+    for x in (2.5, -1.5, 0.25, -3.0):
+        assert fast(x) == tg.grad(f)(x), x
+    assert fast.traces == 1
+
+
+# -- 5. custom_vjp at every level ---------------------------------------------------------
+
+
+def _cube_with_rule() -> tg.custom_vjp:
+    """x**3 with a deliberately different rule (10 x), so that one can see which is used."""
+
+    @tg.custom_vjp
+    def cube(x: Any) -> Any:
+        return x**3
+
+    cube.defvjp(lambda x: (x**3, x), lambda r, g: (10.0 * r * g,))
+    return cube
+
+
+@pytest.mark.parametrize("outer", [
+    lambda f: (lambda x: tg.value_and_grad(f)(x)[0]),
+    lambda f: (lambda x: tg.vjp(f, x)[0]),
+    lambda f: (lambda x: tg.jvp(f, (x,), (1.0,))[0]),
+    lambda f: (lambda x: tg.grad(lambda y: f(y) * 1.0)(x) * 0.0 + f(x)),
+], ids=["value_and_grad", "vjp", "jvp", "grad"])
+def test_custom_rule_holds_one_level_up(outer: Callable) -> None:
+    """Differentiating the output of an inner transform of a custom_vjp function uses the
+    user's rule (10 x = 20 at x = 2), not fwd's own operations (3 x**2 = 12)."""
+    cube = _cube_with_rule()
+    assert tg.grad(outer(cube))(2.0) == 20.0
+
+
+def test_custom_rule_second_derivative_is_the_rule_differentiated() -> None:
+    """grad(grad(f)) of a custom_vjp function differentiates its bwd: d/dx (10 x) = 10."""
+    cube = _cube_with_rule()
+    assert tg.grad(tg.grad(cube))(2.0) == 10.0
+    assert tg.hessian(cube)(2.0) == 10.0
+
+
+def test_custom_vjp_fwd_closing_over_a_traced_value_is_an_error() -> None:
+    """fwd using a traced variable it was not given raises, naming the fix (JAX does too)."""
+
+    def f(y: Any) -> Any:
+        @tg.custom_vjp
+        def times_y(x: Any) -> Any:
+            return x * y
+
+        times_y.defvjp(lambda x: (x * y, None), lambda r, g: (g * y,))
+        return times_y(y * 1.0)
+
+    with pytest.raises(tg.CustomVJPError, match="as an argument"):
+        tg.grad(f)(2.0)
+
+
+def test_custom_vjp_bwd_closing_over_a_traced_value_is_an_error() -> None:
+    """bwd using a traced variable of the finished trace raises CustomVJPError, not a
+    generic escaped-tracer error."""
+
+    def f(y: Any) -> Any:
+        @tg.custom_vjp
+        def double(x: Any) -> Any:
+            return x * 2.0
+
+        double.defvjp(lambda x: (x * 2.0, None), lambda r, g: (g * y,))
+        return double(y)
+
+    with pytest.raises(tg.CustomVJPError, match="closes over"):
+        tg.grad(f)(2.0)
+
+
+# -- 6. NaN in, NaN out -------------------------------------------------------------------
+
+NAN_CALLS = [(p.name, getattr(tg, p.name)) for p in tg.PRIMITIVES
+             if p.arity == 1 and callable(getattr(tg, p.name, None))]
+
+
+@pytest.mark.parametrize(("name", "fn"), NAN_CALLS, ids=[n for n, _ in NAN_CALLS])
+def test_every_unary_primitive_propagates_nan(name: str, fn: Callable) -> None:
+    """f(NaN) is NaN on floats and traced; so is its derivative where it has one."""
+    assert math.isnan(fn(NAN))
+    value, g = tg.value_and_grad(fn)(NAN)
+    assert math.isnan(value)
+    prim = next(p for p in tg.PRIMITIVES if p.name == name)
+    assert math.isnan(g) if prim.differentiable else g == 0.0
+
+
+@pytest.mark.parametrize("op", [
+    lambda x, y: x + y, lambda x, y: x - y, lambda x, y: x * y, lambda x, y: x / y,
+    lambda x, y: x**y, lambda x, y: x % y, lambda x, y: tg.atan2(x, y),
+    lambda x, y: tg.maximum(x, y), lambda x, y: tg.minimum(x, y),
+])
+@pytest.mark.parametrize("where_nan", [0, 1])
+def test_every_binary_primitive_propagates_nan(op: Callable, where_nan: int) -> None:
+    """A NaN operand on either side gives a NaN value, and a NaN derivative downstream:
+    d/du of exp(op(x, y)) * u is NaN whichever operand u is. (A partial itself need not be
+    NaN: d(x + y)/dy is 1 whatever x is.)"""
+    args = [1.5, 2.0]
+    args[where_nan] = NAN
+    assert math.isnan(op(*args))
+    value, grads = tg.value_and_grad(lambda x, y: tg.sin(op(x, y)) * (x + y),
+                                     argnums=(0, 1))(*args)
+    assert math.isnan(value)
+    assert math.isnan(grads[0]) and math.isnan(grads[1])
+
+
+@pytest.mark.parametrize(("loss", "args"), [
+    (nn.mse, ([NAN, 1.0], [0.0, 1.0])),
+    (nn.sum_squared_error, ([1.0, NAN], [0.0, 1.0])),
+    (nn.hinge_loss, ([NAN, 1.0], [1, -1])),
+    (nn.binary_cross_entropy, ([NAN, 1.0], [1, 0])),
+    (nn.softmax_cross_entropy, ([[NAN, 1.0], [0.0, 1.0]], [0, 1])),
+    (nn.softmax_cross_entropy, ([[1.0, NAN], [0.0, 1.0]], [0, 1])),
+    (nn.l2, (((1.0, NAN), 2.0),)),
+])
+def test_every_loss_propagates_nan(loss: Callable, args: tuple) -> None:
+    """A NaN prediction gives a NaN loss and a NaN gradient, never a quiet number."""
+    assert math.isnan(loss(*args))
+    value, g = tg.value_and_grad(loss)(*args)
+    assert math.isnan(value)
+    assert any(math.isnan(v) for v in tg.tree_leaves(g))
+
+
+# -- 7. operands of different nesting levels ----------------------------------------------
+
+
+def test_pow_across_nesting_levels() -> None:
+    """x ** p with x of the inner trace and p of the outer: d/dp [p * 2**(p-1)] at p = 3."""
+    value = tg.grad(lambda p: tg.grad(lambda x: x**p)(2.0))(3.0)
+    assert math.isclose(value, 4.0 + 12.0 * math.log(2.0) - 4.0 + 4.0, rel_tol=1e-15)
+    assert math.isclose(value, 12.317766166719343, rel_tol=1e-15)
+
+
+@pytest.mark.parametrize("op", [
+    lambda x, p: x**p, lambda x, p: p**x, lambda x, p: x % p, lambda x, p: tg.atan2(x, p),
+    lambda x, p: tg.maximum(x, p * 0.1), lambda x, p: x // p + x * p, lambda x, p: x / p,
+])
+def test_every_binary_primitive_across_nesting_levels(op: Callable) -> None:
+    """d/dp of d/dx op(x, p), with x inner and p outer, matches finite differences of the
+    inner derivative in p (every binary table entry meets operands of two levels)."""
+    inner = lambda p: tg.grad(lambda x: op(x, p))(1.7)
+    got = tg.grad(inner)(2.3)
+    assert math.isclose(got, central_diff(inner, 2.3), rel_tol=1e-6, abs_tol=1e-8)
