@@ -147,7 +147,9 @@ def _half_over(out: Any) -> Any:
     # d sqrt(x)/dx = 1 / (2 sqrt(x)): infinite at 0, as for floats in the limit.
     if type(out) is float:
         return 0.5 / out if out != 0.0 else _INF
-    return 0.5 / out  # rule mode: inf at 0, and its own derivative survives
+    # Rule mode: inf at 0, and its own derivative survives. "+ 0.0" turns sqrt(-0.0) =
+    # -0.0 into +0.0, so that the slope there is +inf as above, not -inf.
+    return 0.5 / (out + 0.0)
 
 
 def _pow_dx(x: Any, y: Any) -> Any:
@@ -734,28 +736,35 @@ def _partial(prim: Primitive, k: int) -> str:
     return prim.partials[k].format(x="x", y="y", out="out")
 
 
-def _value_and_partials(prim: Primitive, code: int, floats_test: str, xi: str, yi: str) -> str:
+def _value_and_partials(prim: Primitive, code: int, floats_test: str, xi: str, yi: str,
+                        which: int | None = None) -> str:
     """Code setting ``out`` (and ``d0``, ``d1``) from ``x`` (and ``y``).
 
     On floats the operation runs directly, with its domain errors handled by
     :func:`_math_error`; otherwise (values of an outer trace) the generic
     expression records on the outer tape, and partials that can meet a domain
-    edge run in rule mode.
+    edge run in rule mode. ``which`` names the one partial needed when the other
+    operand is a constant (``x ** 3.0`` needs no ``d/dy``, which takes a log).
     """
     fl = prim.on_floats.format(x="x", y="y")
     gen = prim.generic_expression().format(x="x", y="y")
     y_arg = "y" if prim.arity == 2 else "None"
-    partials = [_partial(prim, k) for k in range(len(prim.partials))]
-    names = ["d0", "d1"][:len(partials)]
+    ks = list(range(len(prim.partials))) if which is None or not prim.partials else [which]
+    partials = [_partial(prim, k) for k in ks]
+    names = [f"d{k}" for k in ks]
     lhs = f"{', '.join(names)}{',' if len(names) == 1 else ''}"
     rhs = f"{', '.join(partials)}{',' if len(names) == 1 else ''}"
+    picked = f"[{which}]" if len(ks) == 1 and prim.arity == 2 else ""
+    if picked:  # one value, not a one-tuple
+        lhs, rhs = names[0], partials[0]
     lines = [f"if {floats_test}:"]
     if prim.ieee:
         lines += ["    try:", f"        out = {fl}", "    except _MATH_ERRORS as e:",
                   f"        out = _math_error(tape, {code}, e, {xi}, {yi}, x, {y_arg})"]
         if partials:  # rule mode only: the partials at a domain edge, in IEEE arithmetic
             args = "x, y, out" if prim.arity == 2 else "x, None, out"
-            lines += [f"        {lhs} = _ieee_partials(_pf_{prim.name}, {args})",
+            ieee = f"_ieee_partials(_pf_{prim.name}, {args})"
+            lines += [f"        {lhs} = {ieee}{picked}" if picked else f"        {lhs} = {ieee}",
                       "    else:", f"        {lhs} = {rhs}"]
     else:
         lines.append(f"    out = {fl}")
@@ -765,7 +774,8 @@ def _value_and_partials(prim: Primitive, code: int, floats_test: str, xi: str, y
     if partials:
         if prim.rule_mode:
             args = "x, y, out" if prim.arity == 2 else "x, out"
-            lines.append(f"    {lhs} = _with_rules(_partials_{prim.name}, {args})")
+            suffix = f"_{which}" if picked else ""
+            lines.append(f"    {lhs} = _with_rules(_partials_{prim.name}{suffix}, {args})")
         else:
             lines.append(f"    {lhs} = {rhs}")
     return "\n".join(lines)
@@ -804,7 +814,12 @@ def _partials_function(prim: Primitive) -> str:
     """The traced partials as a function, for evaluation in rule mode."""
     params = "x, y, out" if prim.arity == 2 else "x, out"
     body = ", ".join(_partial(prim, k) for k in range(len(prim.partials)))
-    return f"\ndef _partials_{prim.name}({params}):\n    return ({body},)\n"
+    source = f"\ndef _partials_{prim.name}({params}):\n    return ({body},)\n"
+    if prim.arity == 2:  # one partial alone, for an operation with a constant operand
+        for k in range(len(prim.partials)):
+            source += (f"\ndef _partials_{prim.name}_{k}({params}):\n"
+                       f"    return {_partial(prim, k)}\n")
+    return source
 
 
 def _unary_source(prim: Primitive, code: int) -> str:
@@ -843,12 +858,14 @@ def _binary_sources(prim: Primitive, tt: int, tc: int, ct: int) -> str:
         tt_rec = _nodiff_record(tt, "xi, yi", "None, None")
         tc_rec = _nodiff_record(tt, "xi, -1", "None, y")
         ct_rec = _nodiff_record(tt, "-1, yi", "x, None")
-    tc_body = _indent(_value_and_partials(prim, tc, "type(x) is float", "xi", "-1"), 4) + tc_rec
-    ct_body = _indent(_value_and_partials(prim, ct, "type(y) is float", "-1", "yi"), 4) + ct_rec
+    tc_body = _indent(_value_and_partials(prim, tc, "type(x) is float", "xi", "-1", 0),
+                      4) + tc_rec
+    ct_body = _indent(_value_and_partials(prim, ct, "type(y) is float", "-1", "yi", 1),
+                      4) + ct_rec
     # The tc/ct functions used across nesting levels test both operands: the
     # "constant" may be a traced value of an outer trace.
-    tc_mixed = _indent(_value_and_partials(prim, tc, both, "xi", "-1"), 4) + tc_rec
-    ct_mixed = _indent(_value_and_partials(prim, ct, both, "-1", "yi"), 4) + ct_rec
+    tc_mixed = _indent(_value_and_partials(prim, tc, both, "xi", "-1", 0), 4) + tc_rec
+    ct_mixed = _indent(_value_and_partials(prim, ct, both, "-1", "yi", 1), 4) + ct_rec
     return f"""
 def _{n}_forward(self, other):
     if type(other) is Tracer:

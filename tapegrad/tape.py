@@ -689,10 +689,9 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         b = a1[k]
         if a >= 0:
             if ops[k] in SINGULAR:  # an infinite partial: zero adjoints send nothing
-                chain_mul = _hook("chain_mul")
-                _push(pending, a, (chain_mul(g, d0[k]), 1.0))
+                _push(pending, a, _chain_pair(g, d0[k]))
                 if b >= 0:
-                    _push(pending, b, (chain_mul(g, d1[k]), 1.0))
+                    _push(pending, b, _chain_pair(g, d1[k]))
                 continue
             _push(pending, a, (g, d0[k]))
             if b >= 0:
@@ -700,6 +699,14 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         elif b < NO_INPUT:
             for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
                 _push(pending, j, c)
+
+
+def _chain_pair(g: Any, d: Any) -> tuple:
+    """The pair (g, d) for the chain rule's product, or (chain_mul(g, d), 1.0) where a zero
+    on one side could meet an infinity on the other: g or d traced, or not finite."""
+    if (type(g) is float and g - g == 0.0) or (type(d) is float and d != 0.0 and d - d == 0.0):
+        return (g, d)  # a finite float adjoint, or a finite nonzero float partial
+    return (_hook("chain_mul")(g, d), 1.0)
 
 
 def _push(pending: list, j: int, pair: tuple) -> None:
@@ -747,8 +754,7 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
             if b >= 0:
                 pairs.append((tan[b], d1[k]))
             if ops[k] in SINGULAR:  # an infinite partial: zero tangents send nothing
-                chain_mul = _hook("chain_mul")
-                pairs = [(chain_mul(t, d), 1.0) for t, d in pairs if not _is_zero(t)]
+                pairs = [_chain_pair(t, d) for t, d in pairs if not _is_zero(t)]
             tan[k] = combine(pairs)
         elif b < NO_INPUT:
             tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)

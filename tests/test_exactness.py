@@ -461,3 +461,73 @@ def test_tg_sum_adds_in_order_whatever_is_traced(items: Callable) -> None:
     fast(2.0)
     assert fast(-1.0)[0] == plain
     assert len(tg.trace(f)(-1.0)) <= 3  # still one record for the sum
+
+
+# -- 9. the traced rule and the float rule agree at the edges ------------------------------
+# A first derivative is computed by the float rule eagerly, and by the traced rule under
+# jit and one level down in a nested derivative. sqrt's traced rule gave -inf at -0.0
+# (0.5 / -0.0 in IEEE arithmetic) where the float rule gives +inf (found by make fuzz).
+
+EDGES = [0.0, -0.0, 1e-310, -1e-310, 1.0, -1.0, INF, -INF, NAN, 1e300]
+UNARY_CALLS = [(p.name, getattr(tg, p.name, None) or (lambda x: -x)) for p in tg.PRIMITIVES
+               if p.arity == 1]
+
+
+def _first_derivative_every_way(fn: Callable, x: float) -> dict[str, Any]:
+    """fn'(x) by the float rule (grad), the traced rule (the value of an inner grad under an
+    outer one; jit traced elsewhere first) and forward mode; an error's type instead."""
+    ways: dict[str, Callable[[], Any]] = {
+        "grad": lambda: tg.grad(fn)(x),
+        "jvp": lambda: tg.jvp(fn, (x,), (1.0,))[1],
+        "nested": lambda: tg.value_and_grad(lambda y: tg.grad(fn)(y))(x)[0],
+        "jit": lambda: _jit_elsewhere_first(fn, x),
+    }
+    out: dict[str, Any] = {}
+    for name, way in ways.items():
+        try:
+            out[name] = way()
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            out[name] = type(e)
+    return out
+
+
+def _jit_elsewhere_first(fn: Callable, x: float) -> Any:
+    fast = tg.jit(tg.grad(fn))
+    try:
+        fast(0.5)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        pass
+    return fast(x)
+
+
+@pytest.mark.parametrize("x", EDGES)
+@pytest.mark.parametrize(("name", "fn"), UNARY_CALLS)
+def test_every_unary_rule_agrees_with_itself_at_the_edges(name: str, fn: Callable,
+                                                          x: float) -> None:
+    """At signed zeros, subnormals, infinities and NaN, every way of computing a first
+    derivative gives the same value (the same sign of an infinity) or the same error."""
+    got = _first_derivative_every_way(fn, x)
+    first = got["grad"]
+    for v in got.values():
+        if isinstance(first, type) or isinstance(v, type):
+            assert v is first, (name, x, got)
+        else:
+            assert same(v, first), (name, x, got)
+
+
+@pytest.mark.parametrize(("x", "y"), [(a, b) for a in (0.0, -0.0, 2.0, -2.0, INF)
+                                      for b in (0.0, -0.0, 0.5, -1.0, 2.0)])
+@pytest.mark.parametrize("op", [tg.power, tg.atan2, tg.maximum, tg.minimum, tg.chain_mul,
+                                lambda a, b: a * b, lambda a, b: a % b if b else a])
+def test_every_binary_rule_agrees_with_itself_at_the_edges(op: Callable, x: float,
+                                                           y: float) -> None:
+    """The same for both partials of the binary primitives."""
+    for argnum in (0, 1):
+        fn = (lambda a, y=y: op(a, y)) if argnum == 0 else (lambda b, x=x: op(x, b))
+        got = _first_derivative_every_way(fn, (x, y)[argnum])
+        first = got["grad"]
+        for v in got.values():
+            if isinstance(first, type) or isinstance(v, type):
+                assert v is first, (argnum, x, y, got)
+            else:
+                assert same(v, first), (argnum, x, y, got)
