@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CHAPTERS = ["01-graph", "02-tape", "04-forward-and-reverse", "05-derivatives-of-derivatives"]
+CHAPTERS = ["01-graph", "02-tape", "04-forward-and-reverse", "05-derivatives-of-derivatives",
+            "07-arrays"]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,13 @@ def test_chapter_page_shows_real_outputs_and_unattempted_exercises(site, chapter
     ("05-derivatives-of-derivatives", "%6 = dot([-1, -1], [%1, %1])"),
     ("05-derivatives-of-derivatives", "naive dual numbers: 2.0"),
     ("05-derivatives-of-derivatives", "tapegrad: 1.0"),
+    ("07-arrays", "(4, 2, 4, 3) = 96 numbers, 24 of them not zero"),
+    ("07-arrays", "partials: ()"),
+    ("07-arrays", "%7 = matmul(%6, f64[2,3])"),
+    ("07-arrays", "%12 = logsumexp(%10, axis=1)"),
+    ("07-arrays", "scalar records against 16 array records"),
+    ("07-arrays", re.compile(r"b1 \+= vjp of add\(f64\[64,128\]\) = f64\[128\]")),
+    ("07-arrays", "5 matrix products:"),
 ])
 def test_chapter_page_holds_the_output_its_text_explains(site, chapter, output):
     """The outputs the prose discusses are on the page, produced by the build."""
@@ -89,13 +97,39 @@ def local_targets(page: Path, site: Path) -> list[tuple[str, Path]]:
 
 
 def test_every_local_link_and_image_of_the_site_resolves(site):
-    """No page (notebooks included, which mkdocs does not check) links to a missing file."""
+    """No page (notebooks included, which mkdocs does not check) links to a missing file,
+    or to an anchor that is not on the page it names."""
     # 404.html is served at any depth, so its links are absolute on purpose.
     pages = sorted(p for p in site.rglob("*.html") if p.name != "404.html")
     assert len(pages) >= 9
     broken = [(str(page.relative_to(site)), link) for page in pages
               for link, target in local_targets(page, site) if not target.exists()]
     assert not broken
+    missing_anchors = []
+    for page in pages:
+        for link, target in local_targets(page, site):
+            anchor = urlparse(link).fragment
+            if anchor and target.suffix == ".html":
+                if f'id="{anchor}"' not in target.read_text(encoding="utf-8"):
+                    missing_anchors.append((str(page.relative_to(site)), link))
+    assert not missing_anchors
+
+
+def test_notebook_links_to_sources_lead_to_built_pages():
+    """The hook points a notebook's links to .md and .ipynb sources at the built pages,
+    anchors kept, and leaves other links alone."""
+    spec = importlib.util.spec_from_file_location("notebook_links",
+                                                  DOCS / "course" / "notebook_links.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    html = ('<a href="../scaling-to-jax.md">a</a><a href="05-x.ipynb#perturbation">b</a>'
+            '<a href="https://example.org/a.md">c</a><a href="#notes.md">d</a>'
+            '<img src="../img/t.svg"><a href="solutions/07-arrays.py">e</a>')
+    assert hook.built_links(html) == (
+        '<a href="../scaling-to-jax.html">a</a><a href="05-x.html#perturbation">b</a>'
+        '<a href="https://example.org/a.md">c</a><a href="#notes.md">d</a>'
+        '<img src="../img/t.svg"><a href="solutions/07-arrays.py">e</a>')
 
 
 def test_every_picture_is_shown_somewhere(site):
