@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CHAPTERS = ["01-graph", "02-tape", "04-forward-and-reverse", "05-derivatives-of-derivatives",
-            "07-arrays"]
+            "06-jit", "07-arrays"]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,11 @@ def test_chapter_page_shows_real_outputs_and_unattempted_exercises(site, chapter
     ("05-derivatives-of-derivatives", "%6 = dot([-1, -1], [%1, %1])"),
     ("05-derivatives-of-derivatives", "naive dual numbers: 2.0"),
     ("05-derivatives-of-derivatives", "tapegrad: 1.0"),
+    ("06-jit", "at a new x = 3.0:        replay 4.5   huber 2.5  <- wrong"),
+    ("06-jit", "traces after four more calls on both sides: 2"),
+    ("06-jit", re.compile(r"replay at 2\.0: -0\.41614\d*   sinc\(2\.0\): 0\.45464\d*  <- wrong")),
+    ("06-jit", "scale = 10: jit 6.0   eager 30.0  <- stale"),
+    ("06-jit", "[7.0, 15.0, 7.0, 15.0] traces: 2"),
     ("07-arrays", "(4, 2, 4, 3) = 96 numbers, 24 of them not zero"),
     ("07-arrays", "partials: ()"),
     ("07-arrays", "%7 = matmul(%6, f64[2,3])"),
@@ -115,14 +120,19 @@ def test_every_local_link_and_image_of_the_site_resolves(site):
     assert not missing_anchors
 
 
-def test_notebook_links_to_sources_lead_to_built_pages():
-    """The hook points a notebook's links to .md and .ipynb sources at the built pages,
-    anchors kept, and leaves other links alone."""
-    spec = importlib.util.spec_from_file_location("notebook_links",
-                                                  DOCS / "course" / "notebook_links.py")
+def _notebook_hooks():
+    spec = importlib.util.spec_from_file_location("notebook_hooks",
+                                                  DOCS / "course" / "notebook_hooks.py")
     assert spec is not None and spec.loader is not None
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
+    return hook
+
+
+def test_notebook_links_to_sources_lead_to_built_pages():
+    """The hook points a notebook's links to .md and .ipynb sources at the built pages,
+    anchors kept, and leaves other links alone."""
+    hook = _notebook_hooks()
     html = ('<a href="../scaling-to-jax.md">a</a><a href="05-x.ipynb#perturbation">b</a>'
             '<a href="https://example.org/a.md">c</a><a href="#notes.md">d</a>'
             '<img src="../img/t.svg"><a href="solutions/07-arrays.py">e</a>')
@@ -239,3 +249,27 @@ def test_python_blocks_print_what_the_page_shows(page, outputs):
             exec(compile(block.group(1), f"docs/{page}", "exec"), namespace)  # our own docs
         if block.group(2) is not None:
             assert printed.getvalue().rstrip("\n") == block.group(2).rstrip("\n"), block.group(1)
+
+
+def test_printed_text_sent_in_pieces_is_one_block(site, tmp_path):
+    """A line the kernel sent in two pieces shows as one line; an expression's value stays
+    apart. The notebook is rendered by mkdocs-jupyter itself, so the seam the hook removes
+    is the real markup."""
+    import json
+
+    from mkdocs_jupyter.nbconvert2 import nb2html
+
+    hook = _notebook_hooks()
+    code = ("import sys, time\nprint('AAA', end='')\nsys.stdout.flush()\ntime.sleep(0.3)\n"
+            "print(' BBB')\n6 * 7")
+    cell = {"cell_type": "code", "id": "split", "metadata": {}, "execution_count": None,
+            "outputs": [], "source": code}
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "split.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    html = nb2html(str(path), execute=True, allow_errors=False, no_prompt=True)
+    assert hook.STREAM_SEAM in html and "AAA BBB" not in html
+    joined = hook.joined_streams(html)
+    assert "<pre>AAA BBB\n</pre>" in joined and "<pre>42</pre>" in joined
+    for page in (site / "course").glob("*.html"):  # and the hook ran on the site
+        assert hook.STREAM_SEAM not in page.read_text(encoding="utf-8"), page.name
