@@ -1,37 +1,49 @@
-"""tapegrad against plain floats and micrograd, measured side by side in one run.
+"""tapegrad against plain floats, micrograd, NumPy, autograd, PyTorch and JAX, in one run.
 
-Run with `make bench` (installs the `bench` extra: micrograd 0.1.0). Every
-system's gradient is checked against tapegrad's to 1e-9 before anything is
-timed. Times are medians of several repeats; ratios are taken within this run
-only (timings on a shared machine drift between runs, ratios much less).
+Run with `make bench` (installs the `bench` extra: micrograd 0.1.0, NumPy, HIPS
+autograd; PyTorch and JAX are used when installed, and skipped with a note when
+not). Every system's gradient is checked against tapegrad's before anything is
+timed (scalar systems to 1e-9, jit to 1e-12; array systems to 1e-9). Times are
+medians of several repeats; ratios are taken within this run only (timings on a
+shared machine drift between runs, ratios much less).
 
-Systems:
+Scalar workloads (the seed MLP, the moons MLP, chains of 10^3 to 10^6 steps):
   plain      the same model on plain floats, forward only: the floor
-
-Columns: "/ plain" is this system's time over the plain forward's (lower is
-better); "micrograd / this" is how many times faster than micrograd it is.
   micrograd  micrograd 0.1.0's Value (tanh added in its own closure style)
   eager      tapegrad tg.value_and_grad of generic scalar code (+, *, tg.tanh)
   eager-dot  tapegrad tg.value_and_grad of nn.mlp, which uses the fused dot
-  jit        tapegrad tg.jit(tg.value_and_grad(...)) of the nn.mlp model
+  jit        tapegrad tg.jit(tg.value_and_grad(...)) of the generic scalar code
+  jit-dot    tapegrad tg.jit(tg.value_and_grad(...)) of the nn.mlp model
+Columns: "/ plain" is this system's time over the plain forward's (lower is
+better); "micrograd / this" is how many times faster than micrograd it is.
+
+Array workloads (benchmarks/arrays.py): NumPy MLPs, float64, one BLAS thread.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-import math
-import platform
-import random
-import statistics
-import sys
-import time
-import tracemalloc
-import types
-from typing import Any, Callable
+import os
 
-import tapegrad as tg
-from tapegrad import datasets, nn
+# One BLAS thread for every system, set before NumPy (or anything using it) is imported.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+import types  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import arrays  # noqa: E402  # benchmarks/arrays.py, beside this file
+
+import tapegrad as tg  # noqa: E402
+from tapegrad import datasets, nn  # noqa: E402
 
 try:
     from micrograd.engine import Value as MGValue
@@ -149,17 +161,20 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
     def dot_loss(p: Any) -> Any:
         return fused_loss([nn.mlp(p, x, final_activation=final_tg)[0] for x in xs], ys)
 
+    generic_jit = fresh_models()[name]
+
+    def jit_loss(p: Any) -> Any:
+        return generic_jit(p, xs, ys, tg.tanh, final_tg)
+
     eager = tg.value_and_grad(eager_loss)
     eager_dot = tg.value_and_grad(dot_loss)
-    start = time.perf_counter()
-    jitted = tg.jit(tg.value_and_grad(dot_loss))
-    jitted(params)
-    compile_seconds = time.perf_counter() - start
-    lines = jitted.source(params).count("\n")
+    jitted, jit_note = compiled(tg.value_and_grad(jit_loss), params)
+    jitted_dot, jit_dot_note = compiled(tg.value_and_grad(dot_loss), params)
 
     reference = tg.tree_leaves(eager(params)[1])
     agree(f"{label} eager-dot", reference, tg.tree_leaves(eager_dot(params)[1]))
     agree(f"{label} jit", reference, tg.tree_leaves(jitted(params)[1]), tol=1e-12)
+    agree(f"{label} jit-dot", reference, tg.tree_leaves(jitted_dot(params)[1]), tol=1e-12)
     systems: list[tuple[str, Callable[[], Any]]] = [("plain", plain)]
     if MGValue is not None:
         mg_final = mg_tanh if final is not None else None
@@ -171,7 +186,7 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
         agree(f"{label} micrograd", reference, mg()[1])
         systems.append(("micrograd", mg))
     systems += [("eager", lambda: eager(params)), ("eager-dot", lambda: eager_dot(params)),
-                ("jit", lambda: jitted(params))]
+                ("jit", lambda: jitted(params)), ("jit-dot", lambda: jitted_dot(params))]
     rows = []
     for name, fn in systems:
         # Warm up to steady state: CPython 3.11 specialises a function's bytecode
@@ -181,8 +196,20 @@ def model_rows(label: str, params: Any, xs: list, ys: list, final: Callable | No
         rows.append({"workload": label, "system": name,
                      "on": median_seconds(fn, repeats, True),
                      "off": median_seconds(fn, repeats, False)})
-    rows[-1]["note"] = f"compile {compile_seconds:.2f} s, {lines} lines"
+    rows[-2]["note"] = jit_note
+    rows[-1]["note"] = jit_dot_note
     return rows
+
+
+def compiled(f: Callable, params: Any) -> tuple[Callable, str]:
+    """tg.jit(f), traced and compiled by a first call; and a note of what that cost."""
+    gc.collect()
+    start = time.process_time()
+    fast = tg.jit(f)
+    fast(params)
+    seconds = time.process_time() - start
+    lines = fast.source(params).count("\n")
+    return fast, f"trace+compile {seconds:.2f} s (CPU), {lines} lines"
 
 
 def chain(y: Any, steps: int, tanh: Callable) -> Any:
@@ -230,15 +257,26 @@ def chain_rows(steps: int, repeats: int, micrograd_failed: bool) -> list[dict]:
 
 
 def memory_rows(steps: int) -> list[dict]:
-    """tracemalloc peak per recorded operation on the chain."""
+    """tracemalloc peak per recorded operation on the chain, eager and under jit."""
     ops = 4 * steps
     rows = []
     gc.collect()
     tracemalloc.start()
     tg.grad(lambda y: chain(y, steps, tg.tanh))(0.3)
-    peak = tracemalloc.get_traced_memory()[1]
+    eager_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    rows.append({"system": "tapegrad grad (forward + reverse sweep)", "bytes": peak / ops})
+    rows.append({"system": "tapegrad grad (forward + reverse sweep)", "bytes": eager_peak / ops})
+    fast = tg.jit(tg.grad(lambda y: chain(y, steps, tg.tanh)))
+    gc.collect()
+    tracemalloc.start()
+    fast(0.3)  # the first call: trace, write and compile
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows.append({"system": "tapegrad jit(grad), first call (trace + compile), peak",
+                 "bytes": peak / ops, "note": f"{peak / eager_peak:.1f}x grad's peak"})
+    rows.append({"system": "tapegrad jit(grad), compiled code held after it", "bytes": held / ops,
+                 "note": f"{held / eager_peak:.1f}x grad's peak"})
+    del fast
     gc.collect()
     tracemalloc.start()
     tape = tg.trace(lambda y: chain(y, steps, tg.tanh))(0.3)
@@ -291,7 +329,16 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats, chains to 10^4 only")
+    parser.add_argument("--arrays", action="store_true", help="the array workloads only")
+    parser.add_argument("--models", action="store_true",
+                        help="the scalar MLP workloads only (no chains, memory or arrays)")
     args = parser.parse_args()
+    if args.arrays:
+        table, notes = arrays.rows(args.quick)
+        arrays.print_tables(table)
+        for note in notes:
+            print(f"(skipped: {note})")
+        return
     repeats = 3 if args.quick else 9
     print(f"# tapegrad benchmarks: {time.strftime('%Y-%m-%d')}, "
           f"Python {platform.python_version()}, {platform.machine()}, {platform.system()}")
@@ -307,6 +354,10 @@ def main() -> None:
     moons_params = nn.init_mlp(2, [16, 16, 1], seed=1)
     rows += model_rows("moons MLP 2-16-16-1", moons_params, [list(p) for p in X],
                        [float(v) for v in y], None, "mse", repeats)
+    if args.models:
+        print()
+        print_table(rows)
+        return
     micrograd_failed = False
     for steps in (10**3, 10**4) + (() if args.quick else (10**5, 10**6)):
         rows += chain_rows(steps, repeats if steps < 10**5 else 3, micrograd_failed)
@@ -314,9 +365,19 @@ def main() -> None:
     print()
     print_table(rows)
     print()
-    print("Memory on the chain at 10^5 steps (4 x 10^5 operations), tracemalloc:")
-    for row in memory_rows(10**4 if args.quick else 10**5):
-        print(f"  {row['system']:<52} {row['bytes']:8.1f} bytes per operation")
+    steps = 10**4 if args.quick else 10**5
+    print(f"Memory on the chain at {steps} steps ({4 * steps} operations), tracemalloc:")
+    for row in memory_rows(steps):
+        print(f"  {row['system']:<56} {row['bytes']:8.1f} bytes per operation  "
+              f"{row.get('note', '')}")
+    print()
+    print("Array workloads: float64, one BLAS thread "
+          f"(OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']})")
+    print()
+    table, notes = arrays.rows(args.quick)
+    arrays.print_tables(table)
+    for note in notes:
+        print(f"(skipped: {note})")
 
 
 if __name__ == "__main__":
