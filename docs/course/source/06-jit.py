@@ -3,9 +3,8 @@
 #
 # A tape is a program already: straight-line, one operation per line, in the order the
 # operations ran (chapter 2). `tg.jit(f)` takes that literally. On the first call it
-# traces `f`, writes the tape out as Python source, one assignment per record, and
-# compiles it; later calls run that code on plain floats, with no tracer objects and no
-# records. This chapter reads that code, then shows where the idea breaks: a tape holds
+# traces `f`, writes the tape out as Python source and compiles it; later calls run
+# that code on plain floats, with no tracer objects and no records. This chapter reads that code, then shows where the idea breaks: a tape holds
 # *one path* through your program, the one the recorded inputs took. Replayed at other
 # inputs it can be silently wrong. `jit` defends against that with **guards**; we look
 # at what they check, at what they cannot see (values baked into the code), and at what
@@ -14,6 +13,7 @@
 # %%
 import math
 import operator
+import re
 import textwrap
 import time
 
@@ -36,15 +36,21 @@ print()
 print(fast_f.source(0.5, 2.0))
 
 # %% [markdown]
-# Each record of the tape became one line: record `%k` is the variable `vk`, inputs
-# arrive in the tuple `inputs`, constants are written in as numbers. Nothing in this
-# code knows about tracing: it is the function's arithmetic, in tape order, on floats.
-# Calls with new inputs run it directly; `fast_f.traces` counts how often `f` itself
-# was traced:
+# Read it against the tape: the inputs arrive in the tuple `inputs`, constants are
+# written in as numbers, and the records follow in tape order, as plain float
+# arithmetic; the comment `# %k` names the record a line computes. Two things make the
+# code shorter than the tape. A value used only once is written inside the expression
+# that uses it (all of `f` fits on one line), and a variable (`r0`, `r1`, ...: a
+# *register*) is handed to a new value as soon as nothing reads the old one, so even a
+# tape of a million records needs only a few. Neither changes a single float operation
+# or its order: the results are eager code's, bit for bit. Nothing in this code knows
+# about tracing. Calls with new inputs run it directly; `fast_f.traces` counts how
+# often `f` itself was traced:
 
 # %%
+assert re.search(r"# %\d+$", fast_f.source(0.5, 2.0), flags=re.M)  # lines name records
 for x, y in [(0.5, 2.0), (-0.3, 1.0), (2.0, -4.0)]:
-    assert fast_f(x, y) == f(x, y)
+    assert fast_f(x, y) == f(x, y)  # bit for bit
     print(f"f({x}, {y}) = {fast_f(x, y):+.6f}")
 print("traces:", fast_f.traces)
 assert fast_f.traces == 1
@@ -65,11 +71,10 @@ assert all(math.isclose(a, b, rel_tol=1e-15)
            for a, b in zip(fast_grad(0.5, 2.0), eager_grad(0.5, 2.0)))
 
 # %% [markdown]
-# The first lines are the forward pass again, with the partials computed as the records
-# were made (`1 - tanh²` for `tanh`, `-out / (1 + x)` for the division, `2 y` for
-# `y ** 2`); the last lines are the sweep, adjoint times partial, returning the two
-# derivatives. The lines that end in `raise _GuardFailed` are the subject of the rest of
-# this chapter. They come from decisions that the gradient machinery itself takes on
+# Find in it the forward pass (`tanh`, `1 + x`), the partials computed when the records
+# were made (`1 - tanh²` for `tanh`, `2 y` for `y ** 2`, the two of the division) and
+# the sweep, adjoints times partials, down to the two derivatives returned. The lines
+# that end in `raise _GuardFailed` are the subject of the rest of this chapter. They come from decisions that the gradient machinery itself takes on
 # traced values: the rule of `y ** 2` has a special case at `y = 0`, and the sweep asks
 # whether that partial is finite (a zero adjoint times an infinite partial counts as
 # zero). `jit` writes down every decision taken on a traced value, whoever takes it.
@@ -416,9 +421,9 @@ def check(name, test):
 # %% [markdown]
 # **Exercise 6.1 (the tape as code, by hand).** Write `tape_to_source(tape)`: the
 # source text of a Python function `compiled(*inputs)` that computes the tape's output
-# from new inputs, one assignment per record, as `jit` does. Write record `k` as the
-# variable `vk`; a constant operand (an input slot marked `None`) as `repr` of the
-# number from `record.constants`. The templates below cover the operations the check
+# from new inputs, one assignment per record (no need to inline or reuse names as `jit`
+# does). Write record `k` as the variable `vk`; a constant operand (an input slot
+# marked `None`) as `repr` of the number from `record.constants`. The templates below cover the operations the check
 # uses; the generated code may call `math`.
 
 # %%
