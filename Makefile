@@ -40,6 +40,13 @@ test: $(VENV)/.test
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
+# The differential oracle on many random programs (EXAMPLES=n to change how many); it prints
+# how many ran. Failures are kept in .hypothesis and replayed first by later runs.
+.PHONY: fuzz
+fuzz: $(VENV)/.test
+	ORACLE_EXAMPLES=$(or $(EXAMPLES),5000) $(PY) -m pytest -q tests/test_oracle.py \
+		-k test_tapegrad_agrees_with_the_oracle --hypothesis-show-statistics
+
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py
 
