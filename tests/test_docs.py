@@ -20,8 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CHAPTERS = ["01-graph", "02-tape", "04-forward-and-reverse", "05-derivatives-of-derivatives",
-            "06-jit", "07-arrays"]
+CHAPTERS = ["01-graph", "02-tape", "03-reference", "04-forward-and-reverse",
+            "05-derivatives-of-derivatives", "06-jit", "07-arrays"]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,12 @@ def test_chapter_page_shows_real_outputs_and_unattempted_exercises(site, chapter
     ("01-graph", "after one backward: 9.0; after a second: 18.0"),
     ("02-tape", "%9 = tanh(%8)"),
     ("02-tape", "%3 = tanh(dot([w1, w2], [2, 0]) + b)"),
+    ("03-reference", "record 5: [(0, -3.0), (2, 2.0)]"),
+    ("03-reference", "inner trace, level 2 records: [[], [(0, 1.0)]]"),
+    ("03-reference", "record 4: [(3, 1.0)]"),
+    ("03-reference", "d/dx [x * d/dy (x + y)] at x = 1: 1.0"),
+    ("03-reference", re.compile(r"textbook loop: +nan\n")),
+    ("03-reference", "d²/dx² x*x at 0: 2.0"),
     ("04-forward-and-reverse", re.compile(r"\n +200 +1 +80600 +403 ")),
     ("05-derivatives-of-derivatives", "%6 = dot([-1, -1], [%1, %1])"),
     ("05-derivatives-of-derivatives", "naive dual numbers: 2.0"),
