@@ -238,6 +238,20 @@ def test_readme_links_every_chapter_and_the_site():
             assert (ROOT / link).exists(), link
 
 
+def test_course_index_lists_every_chapter_and_points_each_question_at_cells():
+    """The course page links all seven chapters, and each of the four questions the course
+    answers links to the sections that answer it (test_every_local_link_... checks on
+    the built site that those anchors exist)."""
+    index = (DOCS / "course" / "index.md").read_text(encoding="utf-8")
+    for chapter in CHAPTERS:
+        assert f"]({chapter}.ipynb)" in index, chapter
+    section = index.split("## Four questions")[1].split("\n## ")[0]
+    questions = re.split(r"^\d\. ", section, flags=re.M)[1:]
+    assert len(questions) == 4
+    for question in questions:
+        assert re.search(r"\]\(0\d-[\w-]+\.ipynb#[\w-]+\)", question), question[:60]
+
+
 @pytest.mark.parametrize(("page", "outputs"), [("tape-vs-graph.md", 8), ("index.md", 0)])
 def test_python_blocks_print_what_the_page_shows(page, outputs):
     """Each ```python block of the page runs (in order, sharing names), and when an output
