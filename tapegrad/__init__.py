@@ -23,6 +23,7 @@ from .primitives import (
     Primitive,
     abs,
     atan2,
+    chain_mul,
     cos,
     dot,
     erf,
@@ -122,7 +123,7 @@ for _hook_name, _function in (("forward", "format_forward"), ("reverse", "format
 __all__ = [
     "CustomVJPError", "EscapedTracerError", "ForeignTracerError", "NonFiniteError", "TapegradError",
     "PRIMITIVES", "Primitive", "Record", "Tape", "Tracer", "is_traced", "isfinite", "isnan",
-    "abs", "atan2", "cos", "dot", "erf", "exp", "expm1", "log", "log1p", "log_sigmoid",
+    "abs", "atan2", "chain_mul", "cos", "dot", "erf", "exp", "expm1", "log", "log1p", "log_sigmoid",
     "maximum", "minimum", "power", "relu", "sigmoid", "sign", "sin", "softplus", "sqrt", "step",
     "stop_gradient", "sum", "tan", "tanh", "where",
     "tree_flatten", "tree_leaves", "tree_map", "tree_structure", "tree_unflatten",

@@ -77,6 +77,10 @@ MAX_FUSED = 12
 RUN_TERMS = 8
 
 
+class _NaNResult(Exception):
+    """Compiled code got a NaN float: the call is answered by eager code instead."""
+
+
 class _GuardFailed(Exception):
     """Raised by generated code when a recorded branch would go the other way."""
 
@@ -578,7 +582,7 @@ _REGISTERS: list[str] = []
 
 def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
                  result: Callable[[list[str]], str] | None = None, env: dict | None = None,
-                 piece_weight: int | None = None) -> Iterator[str]:
+                 piece_weight: int | None = None, nan_check: bool = False) -> Iterator[str]:
     """The Python source of a tape, as functions of bounded size.
 
     ``inputs`` are the record indices of the leaves in argument order; ``outputs``
@@ -599,7 +603,8 @@ def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
     sees a huge one. A value read in a later piece than its own is kept in the list
     ``S`` (and, in a piece that reads it more than once, loaded into a register
     first). Pieces are yielded one at a time so that each can be compiled and
-    dropped before the next is written.
+    dropped before the next is written. With ``nan_check`` the code raises
+    ``_NaNResult`` instead of returning a NaN float.
     """
     env = {} if env is None else env
     plan = _plan(tape, outputs, PIECE_WEIGHT if piece_weight is None else piece_weight)
@@ -616,6 +621,13 @@ def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
         if bounds[piece + 1] == total:
             outs = [writer.name(j) if type(j) is int and j >= 0 else _output_constant(j, env)
                     for j in outputs]
+            scalars = [o for j, o in zip(outputs, outs)
+                       if type(j) is int and j >= 0 and type(tape.values[j]) is float]
+            if nan_check and scalars:
+                # A NaN may be a zero meeting an infinity in a derivative, which eager
+                # code resolves (0 * inf counts as 0 there): let eager code answer.
+                lines.append("    if " + " or ".join(f"{o} != {o}" for o in scalars) +
+                             ": raise _NaNResult")
             lines.append("    return " + (result(outs) if result is not None else
                                           "(" + "".join(o + ", " for o in outs) + ")"))
         yield "\n".join(lines if len(lines) > 1 else lines + ["    pass"]) + "\n"
@@ -821,8 +833,8 @@ class _Variant:
         return zlib.decompress(self._source).decode()
 
 
-_ENV = {"_GuardFailed": _GuardFailed, "_INF": math.inf, "_NAN": math.nan,
-        "_build": _build, "_tree_unflatten": tree_unflatten}
+_ENV = {"_GuardFailed": _GuardFailed, "_NaNResult": _NaNResult, "_INF": math.inf,
+        "_NAN": math.nan, "_build": _build, "_tree_unflatten": tree_unflatten}
 
 
 class Jitted:
@@ -891,6 +903,8 @@ class Jitted:
                 # A guard failed, or an operation raised where the trace's did not:
                 # either way this variant does not describe this call.
                 continue
+            except _NaNResult:
+                return None
         if len(variants) >= MAX_VARIANTS:
             return None
         try:
@@ -898,7 +912,10 @@ class Jitted:
         except _NotCompilable:
             return None
         variants.append(variant)
-        return variant, variant.fn(leaves)
+        try:
+            return variant, variant.fn(leaves)
+        except _NaNResult:
+            return None
 
     def _trace(self, args: tuple) -> _Variant:
         self.traces += 1
@@ -914,7 +931,7 @@ class Jitted:
         def result(names: list[str]) -> str:
             return _output_expression(out_def, names, env)
 
-        return _Variant(write_pieces(tape, inputs, outputs, result, env), env)
+        return _Variant(write_pieces(tape, inputs, outputs, result, env, nan_check=True), env)
 
     def source(self, *args: Any) -> str:
         """The generated Python source for calls shaped like ``args`` (traces if needed)."""
@@ -922,7 +939,8 @@ class Jitted:
         selected = self._select(args, key, _as_floats(leaves)) if key is not None else None
         if selected is None:
             raise ValueError("jit: these arguments are not run from compiled code (a "
-                             "custom_vjp called directly, or too many variants)")
+                             "custom_vjp called directly, too many variants, or a NaN "
+                             "result, which eager code answers)")
         return selected[0].source
 
 
@@ -996,7 +1014,11 @@ def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Jitt
         (r0,) = inputs
         if not (r0 > 0.0): raise _GuardFailed
         r1 = r0 + r0  # %2
+        if r1 != r1: raise _NaNResult
         return r1
+
+    The last check hands a NaN result to eager code, which may resolve it: in a
+    derivative, zero times an infinity counts as 0 (see ``tapegrad.tape.SINGULAR``).
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(n, int) and n >= 0 for n in nums):

@@ -60,7 +60,7 @@ __all__ = [
     "Primitive", "PRIMITIVES", "OpInfo",
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "tan", "log1p", "expm1",
     "softplus", "log_sigmoid", "erf", "sign", "step", "abs", "stop_gradient",
-    "power", "atan2", "maximum", "minimum", "where", "sum", "dot",
+    "power", "atan2", "maximum", "minimum", "chain_mul", "where", "sum", "dot",
     "generated_source",
 ]
 
@@ -214,6 +214,11 @@ def _min_float(x: float, y: float) -> float:
     return x if x < y else (y if x >= y else _NAN)
 
 
+def _chain_mul_float(x: float, y: float) -> float:
+    # In the chain rule an exact zero means "does not depend on": it wins over inf and NaN.
+    return 0.0 if x == 0.0 or y == 0.0 else x * y
+
+
 def _m_log(x: float) -> float:
     return math.log(x)
 
@@ -300,6 +305,19 @@ PRIMITIVES: tuple[Primitive, ...] = (
 
         >>> minimum(2.0, 3.0)
         2.0
+        """),
+    # The product the sweeps use where a partial can be infinite at a finite point
+    # (sqrt, pow, atan2 records): an exact zero adjoint or tangent there sends
+    # nothing, and a traced zero keeps its derivative (d/dx of x * inf is inf).
+    Primitive("chain_mul", 2, "_chain_mul_float({x}, {y})", ("{y}", "{x}"), doc="""
+        x * y, except that an exact zero times anything (inf, NaN) is 0.
+
+        It is the product of the chain rule: a zero adjoint or partial means "does
+        not depend on", which an infinite slope elsewhere does not undo. Its
+        derivatives are those of x * y.
+
+        >>> chain_mul(0.0, float("inf")), chain_mul(2.0, 3.0)
+        (0.0, 6.0)
         """),
     # -- unary functions -----------------------------------------------------
     Primitive("neg", 1, "-{x}", ("-1.0",), "-{x}", "-", ("__neg__",), ufunc=("negative",)),
@@ -905,7 +923,7 @@ _namespace: dict[str, Any] = {
 _namespace.update({name: value for name, value in list(globals().items())
                    if name.startswith(("_ieee_", "_pow_", "_sign", "_step", "_half_over",
                                        "_over_norm2", "_max_", "_min_", "_sigmoid_float",
-                                       "_softplus_float", "_relu_float"))})
+                                       "_softplus_float", "_chain_mul_float", "_relu_float"))})
 
 # The n-ary records take the fixed codes the sweeps in tape.py know.
 SUM = _register("sum", "sum")
@@ -1076,10 +1094,11 @@ stop_gradient = _public_unary("stop_gradient")
 atan2 = _public_binary("atan2")
 maximum = _public_binary("maximum")
 minimum = _public_binary("minimum")
+chain_mul = _public_binary("chain_mul")
 for _prim in PRIMITIVES:
     if _prim.arity == 1 and _prim.name in globals():
         _namespace[_prim.name] = globals()[_prim.name]
-for _name in ("atan2", "maximum", "minimum"):
+for _name in ("atan2", "maximum", "minimum", "chain_mul"):
     _namespace[_name] = globals()[_name]
 
 
@@ -1468,3 +1487,4 @@ _FUSABLE.update({globals()[p.name]: CODES[p.name] for p in PRIMITIVES
                                                 "sin", "cos", "abs")})
 _namespace["_nary_record"] = _nary_record
 HOOKS["combine"] = linear_combination
+HOOKS["chain_mul"] = chain_mul

@@ -79,10 +79,14 @@ _DENSE_MARK = NARY - DENSE
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 
 # Operation codes whose partials can be infinite where the value is finite (sqrt at 0).
-# In the chain rule a zero adjoint or tangent contributes nothing, even against such a
-# partial (0 * inf counts as 0): the float sweep skips zero adjoints anyway, and the
-# generic sweeps check these records' pairs explicitly (guards under jit), so that
-# nested and compiled derivatives agree with the eager ones. Filled by primitives.py.
+# The chain rule's convention: an exact zero (adjoint, tangent or partial) means "does
+# not depend on", and an infinite or NaN factor beside it does not undo that: 0 * inf
+# counts as 0. (A NaN input still gets NaN derivatives through its NaN partials.) The
+# float sweeps run plainly and, only when a NaN comes out, run again with every product
+# checked (_careful_reverse, _careful_forward). The generic sweeps (nested, jit) use
+# chain_mul for these records' products, which keeps a traced zero's own derivative
+# (d/dy of y * inf is inf); a NaN that jit's code returns is answered by eager code.
+# Filled by primitives.py.
 SINGULAR: set[int] = set()
 
 # The traced types (Tracer, and ArrayTracer once arrays are imported): filled by tracer.py.
@@ -91,6 +95,7 @@ _TRACED_TYPES: set[type] = set()
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
 #   "isfinite" tracer.isfinite: a plain bool, a guard under jit
+#   "chain_mul" primitives.chain_mul: g * d with 0 * inf = 0, recorded (see SINGULAR)
 #   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
 HOOKS: dict[str, Any] = {}
 
@@ -493,6 +498,12 @@ class Tape:
             _accumulate(adj, i, g)
         if flat and not self.nested and not self.arrays:
             _reverse_floats(self, adj)
+            total = sum(adj)
+            if total != total:  # a NaN: perhaps a zero met an infinity (see SINGULAR)
+                adj = [0.0] * n
+                for i, g in seeds.items():
+                    adj[i] += g
+                _careful_reverse(self, adj)
         elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
             with_rules(_reverse_values, self, adj)
         else:
@@ -509,7 +520,11 @@ class Tape:
         """
         if not self.nested and not self.arrays and all(
                 type(t) is float for t in seeds.values()):
-            return with_rules(_forward_floats, self, seeds)
+            tangents = with_rules(_forward_floats, self, seeds)
+            total = sum(tangents)
+            if total != total:  # a NaN: perhaps a zero met an infinity (see SINGULAR)
+                tangents = with_rules(_careful_forward, self, seeds)
+            return tangents
         return with_rules(_forward_sweep, self, seeds)
 
     def stats(self) -> str:
@@ -559,6 +574,59 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                 else:
                     for j, c in OPS[NARY - b].nary_adjoints(nary[-2 - a], g):
                         adj[j] += c
+
+
+def _chain(g: float, d: float) -> float:
+    """g * d, except that an exact zero factor gives 0, whatever the other (inf, NaN)."""
+    return 0.0 if g == 0.0 or d == 0.0 else g * d
+
+
+def _careful_reverse(tape: Tape, adj: list) -> None:
+    """The first-order float sweep with the chain rule's convention on every product.
+
+    The plain version of _reverse_floats, run when that one produced a NaN: a zero
+    partial (relu below 0, a product's zero factor) sends nothing back even when the
+    adjoint is infinite or NaN, as a zero adjoint (skipped by every sweep) sends nothing
+    against an infinite or NaN partial.
+    """
+    ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    for k in range(len(ops) - 1, -1, -1):
+        g = adj[k]
+        if g == 0.0:
+            continue
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            adj[a] += _chain(g, d0[k])
+            if b >= 0:
+                adj[b] += _chain(g, d1[k])
+        elif b < NO_INPUT:
+            info = OPS[ops[k]]
+            if info.kind == "custom":  # its bwd sees the real cotangent
+                for j, c in info.nary_adjoints(nary[-2 - a], g):
+                    adj[j] += c
+            else:
+                for j, d in info.nary_partials(nary[-2 - a]):
+                    adj[j] += _chain(g, d)
+
+
+def _careful_forward(tape: Tape, seeds: dict[int, Any]) -> list:
+    """The first-order float forward sweep with the chain rule's convention (see above)."""
+    a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
+    tan: list = [0.0] * len(ops)
+    for k, t in seeds.items():
+        tan[k] = t
+    for k in range(len(ops)):
+        a = a0[k]
+        b = a1[k]
+        if a >= 0:
+            t = _chain(tan[a], d0[k])
+            if b >= 0:
+                t += _chain(tan[b], d1[k])
+            tan[k] = t
+        elif b < NO_INPUT:
+            tan[k] = sum(_chain(tan[j], d) for j, d in OPS[ops[k]].nary_partials(nary[-2 - a]))
+    return tan
 
 
 def _reverse_values(tape: Tape, adj: list) -> None:
@@ -620,7 +688,11 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         a = a0[k]
         b = a1[k]
         if a >= 0:
-            if ops[k] in SINGULAR and _zero_meets_infinite(g, d0[k], d1[k] if b >= 0 else 0.0):
+            if ops[k] in SINGULAR:  # an infinite partial: zero adjoints send nothing
+                chain_mul = _hook("chain_mul")
+                _push(pending, a, (chain_mul(g, d0[k]), 1.0))
+                if b >= 0:
+                    _push(pending, b, (chain_mul(g, d1[k]), 1.0))
                 continue
             _push(pending, a, (g, d0[k]))
             if b >= 0:
@@ -628,19 +700,6 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         elif b < NO_INPUT:
             for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
                 _push(pending, j, c)
-
-
-def _zero_meets_infinite(g: Any, *partials: Any) -> bool:
-    """Whether a zero adjoint (or tangent) meets a partial that is not finite.
-
-    Then the record contributes nothing (0 * inf counts as 0), as in the float sweep,
-    which skips zero adjoints. Checked only for SINGULAR records; with traced values
-    both tests are comparisons, so jit re-checks them as guards.
-    """
-    isfinite = _hook("isfinite")
-    if all(isfinite(d) for d in partials):
-        return False
-    return bool(g == 0.0)
 
 
 def _push(pending: list, j: int, pair: tuple) -> None:
@@ -687,8 +746,9 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
             pairs = [(tan[a], d0[k])]
             if b >= 0:
                 pairs.append((tan[b], d1[k]))
-            if ops[k] in SINGULAR:
-                pairs = [(t, d) for t, d in pairs if not _zero_meets_infinite(t, d)]
+            if ops[k] in SINGULAR:  # an infinite partial: zero tangents send nothing
+                chain_mul = _hook("chain_mul")
+                pairs = [(chain_mul(t, d), 1.0) for t, d in pairs if not _is_zero(t)]
             tan[k] = combine(pairs)
         elif b < NO_INPUT:
             tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)

@@ -7,6 +7,9 @@
 5. ``custom_vjp`` rules that held at the first level only, or closed over a traced value.
 6. NaN swallowed by a primitive or a loss.
 7. Operands of different nesting levels meeting in a rule.
+8. A zero meeting an infinity in the chain rule: a traced zero adjoint skipped (its own
+   derivative lost one level up), and a zero partial times an infinite adjoint or
+   tangent giving NaN where the function is locally constant.
 """
 
 from __future__ import annotations
@@ -345,3 +348,97 @@ def test_every_binary_primitive_across_nesting_levels(op: Callable) -> None:
     inner = lambda p: tg.grad(lambda x: op(x, p))(1.7)
     got = tg.grad(inner)(2.3)
     assert math.isclose(got, central_diff(inner, 2.3), rel_tol=1e-6, abs_tol=1e-8)
+
+
+# -- 8. a zero meeting an infinity in the chain rule ---------------------------------------
+# The convention (tapegrad.tape.SINGULAR): an exact zero adjoint, tangent or partial sends
+# nothing, whatever infinity it meets; NaN stays NaN; and a traced zero keeps its own
+# derivative. f(x, y) = sqrt(x) * y at (0, 0) is 0 along x (so d/dx is 0), while
+# d/dy d/dx = 1 / (2 sqrt(x)) is inf there.
+
+
+def _sqrt_times(p: Any) -> Any:
+    return tg.sqrt(p[0]) * p[1]
+
+
+def test_a_traced_zero_adjoint_keeps_its_derivative() -> None:
+    """The mixed second derivative of sqrt(x) * y at (0, 0) is inf (it was 0: the traced
+    zero adjoint y was skipped, dropping d/dy); the pure ones are 0."""
+    assert tg.hessian(_sqrt_times)((0.0, 0.0)) == ((0.0, INF), (INF, 0.0))
+    assert tg.jacfwd(tg.jacrev(_sqrt_times))((0.0, 0.0)) == ((0.0, INF), (INF, 0.0))
+    assert tg.jacrev(tg.jacrev(_sqrt_times))((0.0, 0.0)) == ((0.0, INF), (INF, 0.0))
+    # away from 0, the usual values, in every mode (central differences agree)
+    h = tg.hessian(_sqrt_times)((4.0, 3.0))
+    assert h[0][1] == h[1][0] == 0.25
+    assert h[0][0] == pytest.approx(central_diff(lambda x: 3.0 / (2.0 * math.sqrt(x)), 4.0))
+
+
+@pytest.mark.parametrize("mode", ["grad", "jacrev", "jacfwd", "jvp", "jit(grad)"])
+@pytest.mark.parametrize(("f", "x", "expected"), [
+    (lambda x: tg.sqrt(tg.relu(x)), -1.0, 0.0),       # relu' = 0 meets sqrt' = inf
+    (lambda x: tg.sqrt(tg.relu(x)) + x, -2.0, 1.0),
+    (lambda x: tg.sqrt(x * 0.0 + 0.0) * 0.0 + x, 3.0, 1.0),
+    (lambda x: tg.sqrt(tg.maximum(x, 0.0)), -1.0, 0.0),  # maximum's weight 0
+    (lambda x: tg.sqrt(x) * 0.0, 0.0, 0.0),           # a zero partial after an infinite one
+    (lambda x: tg.sqrt(x) * x, 0.0, 0.0),             # 1.5 sqrt(x): 0 at 0
+    (lambda x: x ** 0.5 * (x - x), 0.0, 0.0),
+])
+def test_a_zero_partial_blocks_an_infinite_adjoint_in_every_mode(
+        mode: str, f: Callable, x: float, expected: float) -> None:
+    """Where f is locally constant along a path, a zero partial on it sends nothing back
+    (or forward), even against an infinite slope beside it: 0, never NaN, and the same
+    in reverse mode, forward mode and compiled code."""
+    if mode == "grad":
+        got = tg.grad(f)(x)
+    elif mode == "jacrev":
+        got = tg.jacrev(f)(x)
+    elif mode == "jacfwd":
+        got = tg.jacfwd(f)(x)
+    elif mode == "jvp":
+        got = tg.jvp(f, (x,), (1.0,))[1]
+    else:
+        fast = tg.jit(tg.grad(f))
+        fast(x + 5.0)  # traced elsewhere first
+        got = fast(x)
+    assert got == expected
+
+
+@pytest.mark.parametrize("mode", ["grad", "jacfwd", "jvp", "jit(grad)"])
+def test_nan_inputs_still_give_nan_derivatives(mode: str) -> None:
+    """A NaN input reaches the derivative through NaN partials (relu'(nan) is nan), in
+    every mode; only a zero factor of the chain rule, a constant path, sends nothing."""
+    f = lambda x: tg.relu(x) * x + tg.sqrt(tg.relu(-x))
+    g = {"grad": tg.grad(f), "jacfwd": tg.jacfwd(f), "jit(grad)": tg.jit(tg.grad(f)),
+         "jvp": lambda x: tg.jvp(f, (x,), (1.0,))[1]}[mode]
+    assert math.isnan(g(NAN))
+    assert g(2.0) == 4.0
+    # relu(x) * nan at -1: the value is nan, the path through relu is constant: 0
+    h = lambda x: tg.relu(x) * NAN + x
+    assert math.isnan(h(-1.0))
+    d = {"grad": tg.grad(h), "jacfwd": tg.jacfwd(h), "jit(grad)": tg.jit(tg.grad(h)),
+         "jvp": lambda x: tg.jvp(h, (x,), (1.0,))[1]}[mode]
+    assert d(-1.0) == 1.0
+
+
+def test_chain_mul_is_the_convention() -> None:
+    """tg.chain_mul is the product the sweeps use: an exact zero wins over inf and NaN,
+    and its derivatives are those of x * y (so d/dy of y * inf at y = 0 is inf)."""
+    assert tg.chain_mul(0.0, INF) == 0.0 and tg.chain_mul(-INF, 0.0) == 0.0
+    assert tg.chain_mul(NAN, 0.0) == 0.0 and math.isnan(tg.chain_mul(NAN, 1.0))
+    assert tg.chain_mul(INF, 2.0) == INF and tg.chain_mul(-3.0, 2.0) == -6.0
+    assert tg.grad(lambda y: tg.chain_mul(y, INF))(0.0) == INF
+    assert tg.grad(tg.chain_mul, argnums=(0, 1))(2.0, 5.0) == (5.0, 2.0)
+
+
+@given(st.floats(-3.0, 3.0), st.floats(-3.0, 3.0))
+@FEW
+def test_jit_grad_and_jvp_agree_with_grad_near_kinks_and_zeros(x: float, y: float) -> None:
+    """Random points, with exact zeros and kinks mixed in: reverse, forward and compiled
+    first derivatives of a function with sqrt after relu agree to rounding."""
+    f = lambda p: tg.sqrt(tg.relu(p[0])) * p[1] + tg.sqrt(abs(p[1])) * tg.relu(-p[0])
+    for point in ((x, y), (0.0, y), (x, 0.0), (0.0, 0.0)):
+        rev = tg.grad(f)(point)
+        fwd = tg.jacfwd(f)(point)
+        fast = tg.jit(tg.grad(f))(point)
+        for a, b, c in zip(rev, fwd, fast):
+            assert same(a, b) and same(a, c), (point, rev, fwd, fast)

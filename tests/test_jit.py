@@ -98,6 +98,7 @@ def test_source_is_straight_line_with_the_record_named_and_labels_kept_out():
     assert src == ("def compiled(inputs):\n"
                    "    (r0, r1,) = inputs\n"
                    "    r2 = (r0 * r1) + (0.1 * r0)  # %4\n"
+                   "    if r2 != r2: raise _NaNResult\n"
                    "    return r2\n")
     tape = tg.trace(lambda x: x * 2.0, names=("x\nimport os; os.system('boom')",))(1.0)
     from tapegrad.jit import generate_source
