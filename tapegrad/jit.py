@@ -415,6 +415,12 @@ def _plan(tape: Tape, outputs: list[Any], piece_weight: int) -> _Plan:
             j for guard in tape.guards for j in guard.inputs if j >= 0]:
         live[j] = 1
         reader[j] = -2
+    # A record that can raise (1 / x, log, sqrt) is computed even when nothing reads it:
+    # eager code raises there, so compiled code must too (and then re-traces).
+    raising = [_can_raise(code) for code in range(len(OPS))]
+    for j in range(n):
+        if raising[ops[j]] and j not in tape.ieee:
+            live[j] = 1
     # Walking the tape backwards visits every reader of a record before the record.
     for j in range(n - 1, -1, -1):
         if live[j] and ops[j] != LEAF:
@@ -543,6 +549,12 @@ def _fusable_code(code: int) -> str:
 
 
 _FUSABLE_CODES: dict[int, str] = {}
+
+
+def _can_raise(code: int) -> bool:
+    """Whether records of this operation code can raise a domain error on floats."""
+    info = OPS[code]
+    return info is not None and bool(getattr(info.primitive, "ieee", ""))  # arrays: never
 _CALL = re.compile(r"[\w.]+\([^()]*\)")
 
 

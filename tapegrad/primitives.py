@@ -1246,6 +1246,12 @@ def sum(xs: Iterable[Scalar]) -> Scalar:  # noqa: A001
         if rec is None:
             return builtins.sum(_to_float("sum", x) for x in xs) + 0.0
         idx, vals = _split(xs, rec, "sum")
+        last = max(k for k, j in enumerate(idx) if j >= 0)
+        if any(j < 0 for j in idx[:last]):
+            # A constant before a traced item: a sum record adds its constants last,
+            # which can round differently from the left-to-right sum of floats (1e-8 +
+            # x + 1.0 at x = -1). A dot with ones keeps every term in its place.
+            return dot(xs, [1.0] * len(xs))
         indices = [j for j in idx if j >= 0]
         values = [v for j, v in zip(idx, vals) if j >= 0]
         constant = builtins.sum(v for j, v in zip(idx, vals) if j < 0) + 0.0

@@ -267,8 +267,15 @@ def _half_over(x: Any) -> Any:
 
 
 def _pow_or_inf_floats(x: float, y: float) -> float:
-    # math.pow, except 0 ** negative, which is the limit inf instead of an error.
-    return math.inf if x == 0.0 and y < 0.0 else math.pow(x, y)
+    # math.pow, except where it raises for a result too large: 0 ** negative (a pole)
+    # and overflow are the infinities they tend to, since a derivative may be infinite.
+    if x == 0.0 and y < 0.0:
+        return math.inf
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        odd = y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+        return -math.inf if x < 0.0 and odd else math.inf
 
 
 add = Primitive("add", lambda x, y: x + y, lambda k, out, x, y: 1.0)

@@ -442,3 +442,22 @@ def test_jit_grad_and_jvp_agree_with_grad_near_kinks_and_zeros(x: float, y: floa
         fast = tg.jit(tg.grad(f))(point)
         for a, b, c in zip(rev, fwd, fast):
             assert same(a, b) and same(a, c), (point, rev, fwd, fast)
+
+
+@pytest.mark.parametrize("items", [
+    lambda x: [1e-08, x, 1.0],
+    lambda x: [x, 1e-08, 1.0, x],
+    lambda x: [1.0, x * x, 1e-16, -1.0],
+])
+def test_tg_sum_adds_in_order_whatever_is_traced(items: Callable) -> None:
+    """tg.sum's value is the left-to-right sum of its items, bit for bit, traced or not and
+    compiled or not (it added the traced items first, so 1e-8 + x + 1.0 at x = -1 changed
+    in the 9th digit once x was traced)."""
+    f = lambda x: tg.sum(items(x))
+    plain = f(-1.0)
+    assert tg.value_and_grad(f)(-1.0)[0] == plain
+    assert tg.jvp(f, (-1.0,), (1.0,))[0] == plain
+    fast = tg.jit(tg.value_and_grad(f))
+    fast(2.0)
+    assert fast(-1.0)[0] == plain
+    assert len(tg.trace(f)(-1.0)) <= 3  # still one record for the sum

@@ -10,9 +10,11 @@ and lists the disagreements, with central differences where they apply.
 A failure prints the shrunk program as Python, its inputs, and one line per
 disagreement (``jacfwd: d out0/d x1 = nan, the oracle says 1.0``).
 
-KNOWN_BUGS names the bugs of tapegrad that are known and not fixed; the test
-keeps away from exactly those, and ``test_known_bug_is_caught`` shows that each
-one is caught. ``make test`` runs a fixed sample; ``make fuzz`` runs thousands
+FOUND_BUGS lists the bugs this check was written for or found, each with a
+repro; all are fixed, and ``test_known_bug_is_caught`` runs every repro as a
+regression test. KNOWN_BUGS names those known and not fixed (none today): the
+random test keeps away from exactly those, and the repro test then shows that
+each one is still caught. ``make test`` runs a fixed sample; ``make fuzz`` runs thousands
 of random programs (``ORACLE_EXAMPLES``; ``ORACLE_KNOWN_BUGS`` overrides the
 list) and prints how many ran.
 """
@@ -61,12 +63,14 @@ from programs import (
 import tapegrad as tg
 
 # -- known bugs --------------------------------------------------------------------------------
-# Bugs of tapegrad that this check finds and that are not fixed yet. While a name is in
-# KNOWN_BUGS the test keeps away from exactly that bug (see oracle.hazards and oracle.restrictions),
-# so that `make test` stays green; test_known_bug_is_caught shows that each is caught.
-# When a fix lands, remove its name: test_known_bug_is_caught fails until you do.
+# FOUND_BUGS: every bug of tapegrad this check was written for or found, each fixed now and
+# kept as a regression repro (KNOWN_BUG_CASES). KNOWN_BUGS: those known and not fixed yet;
+# while a name is in it the random test keeps away from exactly that bug (see
+# oracle.hazards and oracle.restrictions) so that `make test` stays green, and
+# test_known_bug_is_caught shows that it is still caught. When a fix lands, remove its
+# name from KNOWN_BUGS: test_known_bug_is_caught fails until you do.
 
-KNOWN_BUGS_ALL: dict[str, str] = {
+FOUND_BUGS: dict[str, str] = {
     "pow_exponent_zero":
         "tg.hessian(lambda p: p[0] ** p[1])((3.0, 0.0))[0][1] is 0.0, must be 1/3: the pow "
         "rule's shortcut at y == 0 drops the exponent's derivative",
@@ -119,10 +123,10 @@ KNOWN_BUGS_ALL: dict[str, str] = {
         "tg.value_and_grad(f)(-1.0)[0] is 9.99999993922529e-09: traced, tg.sum adds the traced "
         "items first and the constants after, so its value depends on what is traced",
 }
-# ORACLE_KNOWN_BUGS="" (or a comma-separated subset) overrides, to watch the fuzzer find them.
+# ORACLE_KNOWN_BUGS="name,..." lists some as not fixed (to try the hazard filters).
 _override = os.environ.get("ORACLE_KNOWN_BUGS")
 KNOWN_BUGS: frozenset[str] = frozenset(
-    KNOWN_BUGS_ALL if _override is None else [s for s in _override.split(",") if s])
+    () if _override is None else [s for s in _override.split(",") if s])
 
 # -- settings ----------------------------------------------------------------------------------
 
@@ -208,7 +212,7 @@ KNOWN_BUG_CASES: dict[str, Case] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_BUGS_ALL))
+@pytest.mark.parametrize("name", sorted(FOUND_BUGS))
 def test_known_bug_is_caught(name: str) -> None:
     """Each known bug's repro is flagged by the check while listed, and passes once fixed."""
     case = KNOWN_BUG_CASES[name]
