@@ -43,7 +43,11 @@ print(fast_f.source(0.5, 2.0))
 # that uses it (all of `f` fits on one line), and a variable (`r0`, `r1`, ...: a
 # *register*) is handed to a new value as soon as nothing reads the old one, so even a
 # tape of a million records needs only a few. Neither changes a single float operation
-# or its order: the results are eager code's, bit for bit. Nothing in this code knows
+# or its order: the results are eager code's, bit for bit. The one line that is not
+# arithmetic comes just before `return`: `r2 != r2` holds only when `r2` is NaN, and
+# then the compiled code steps aside (`_NaNResult`) and eager tapegrad answers the
+# call. In a derivative a NaN can be a zero meeting an infinity, which the eager sweep
+# counts as 0 (chapter 3 reads that rule in the reference). Nothing in this code knows
 # about tracing. Calls with new inputs run it directly; `fast_f.traces` counts how
 # often `f` itself was traced:
 
@@ -73,16 +77,19 @@ assert all(math.isclose(a, b, rel_tol=1e-15)
 # %% [markdown]
 # Find in it the forward pass (`tanh`, `1 + x`), the partials computed when the records
 # were made (`1 - tanh²` for `tanh`, `2 y` for `y ** 2`, the two of the division) and
-# the sweep, adjoints times partials, down to the two derivatives returned. The lines
-# that end in `raise _GuardFailed` are the subject of the rest of this chapter. They come from decisions that the gradient machinery itself takes on
-# traced values: the rule of `y ** 2` has a special case at `y = 0`, and the sweep asks
-# whether that partial is finite (a zero adjoint times an infinite partial counts as
-# zero). `jit` writes down every decision taken on a traced value, whoever takes it.
+# the sweep, adjoints times partials, down to the two derivatives returned. The line
+# that ends in `raise _GuardFailed` is the subject of the rest of this chapter. It comes
+# from a decision that the gradient machinery itself takes on a traced value: the rule
+# of `y ** 2` has a special case at `y = 0`. `jit` writes down every decision taken on
+# a traced value, whoever takes it. (`_chain_mul_float` is not a decision. It is the
+# product the sweep uses for records whose partial can be infinite, such as `**`: the
+# ordinary product, except that an exact zero wins over inf and NaN.)
 
 # %%
-print(sum("raise _GuardFailed" in line for line in grad_source.splitlines()),
-      "guard lines: decisions taken while computing the gradient of y ** 2")
-assert "raise _GuardFailed" in grad_source
+guard_lines = [line.strip() for line in grad_source.splitlines()
+               if "raise _GuardFailed" in line]
+print("guard lines, decisions taken while computing the gradient of y ** 2:", guard_lines)
+assert len(guard_lines) == 1 and "r1 == 0.0" in guard_lines[0]  # y is r1
 
 # %% [markdown]
 # ## A branch: the tape knows one side
