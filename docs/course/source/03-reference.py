@@ -356,7 +356,7 @@ assert math.isclose(second, tg.grad(tg.grad(tg.tanh))(0.5), rel_tol=1e-15)
 # ## Conventions: what the edge cases give
 #
 # Calculus leaves a few points open: the slope of `relu` at its kink, of `abs` at 0,
-# of `sqrt` at 0. The file's docstring ends by stating its choices, the same as
+# of `sqrt` at 0. The file's docstring states its choices, the same as
 # tapegrad's documented ones:
 
 # %%
@@ -415,11 +415,15 @@ print("rows that differ:", differ or "none")
 # all of `x < 0`.
 #
 # The last line of the output lists the rows where the two implementations disagree.
-# Any such row is a bug of tapegrad's that the oracle already knows about:
-# `tests/test_oracle.py` keeps a list of known, unfixed bugs (`KNOWN_BUGS`), steers its
-# random programs away from exactly those, and fails on any other disagreement. When
-# this page was written there was one such row, `sqrt(relu(x))` at -1, where tapegrad
-# multiplied the plain zero by the infinite adjoint and got NaN.
+# Both follow the same documented conventions, so a row that differs is a bug, and
+# finding such bugs is the oracle's job: `tests/test_oracle.py` runs random programs
+# through both and fails on any disagreement. The `sqrt(relu(x))` row is one it found:
+# tapegrad's sweep used to multiply the plain zero by the infinite adjoint and print
+# NaN there. Its sweeps now follow the same rule: a sweep over floats that produces a
+# NaN runs again with every product taken so that an exact zero wins over inf and NaN,
+# and nested and compiled sweeps record that product as `tg.chain_mul`. The test file
+# keeps each bug it has found, with a small program that shows it, as a regression
+# test (`FOUND_BUGS`).
 #
 # Two more conventions are about Python rather than calculus. A domain error is
 # `math`'s: `log(0.0)` raises `ValueError`, a division by zero
@@ -480,7 +484,7 @@ for name, x, ours, theirs in rows:
 #   traces outside it. That is all `grad(grad(f))` takes, and why two derivatives
 #   never confuse their perturbations.
 # - The edge cases are choices, written down once and shared by both implementations;
-#   where they still disagree, the oracle knows it.
+#   a disagreement between the two is a bug, and the oracle test is there to find it.
 #
 # ## Exercises
 #
