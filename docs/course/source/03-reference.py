@@ -59,7 +59,8 @@ print(trace_source[:trace_source.index("    def backward")].rstrip())
 # and the comments that silence the type checker.
 
 # %%
-var_source = re.sub(r"  # type: ignore\[\w+\]", "", inspect.getsource(ref.Var))  # mypy's
+var_source = inspect.getsource(ref.Var)
+var_source = re.sub(r"  # type: ignore\[\w+\]", "", var_source)  # for the type checker
 print(var_source[:var_source.index("    def __sub__")].rstrip())
 print("    ...")
 print(var_source[var_source.index("    # Comparisons"):].rstrip())
@@ -202,8 +203,9 @@ assert all(math.isclose(a, b, rel_tol=1e-15, abs_tol=1e-15)
 # its word. Without the tests, the loop would still multiply by that zero, and a zero
 # times an infinite partial is NaN in floating point. Here is `0 * sqrt(x)` at 0,
 # whose derivative is plainly 0 (the function is 0 wherever it is defined), though
-# `sqrt` has an infinite slope at 0. The textbook loop, without the tests, is written out beside the
-# reference's:
+# `sqrt` has an infinite slope at 0. Here it is through the reference, through the
+# textbook loop (the same loop without the tests, written out below) and through
+# tapegrad:
 
 
 # %%
@@ -382,7 +384,8 @@ def edge_cases(lib):
         ("d/dy 0**y at 2", lambda: lib.grad(lambda y: 0.0 ** y)(2.0)),
         ("d/dy (-2)**y at 2", lambda: lib.grad(lambda y: (-2.0) ** y)(2.0)),
         ("d/dx 0*sqrt(x) at 0", lambda: lib.grad(lambda x: 0.0 * lib.sqrt(x))(0.0)),
-        ("d/dx sqrt(relu(x)) at -1", lambda: lib.grad(lambda x: lib.sqrt(lib.relu(x)))(-1.0)),
+        ("d/dx sqrt(relu(x)) at -1",
+         lambda: lib.grad(lambda x: lib.sqrt(lib.relu(x)))(-1.0)),
         ("d/dx x*stop_gradient(x) at 3",
          lambda: lib.grad(lambda x: x * lib.stop_gradient(x))(3.0)),
         ("log'(0)", lambda: lib.grad(lib.log)(0.0)),
@@ -401,7 +404,8 @@ print(f"{'':30} {'reference':>18} {'tapegrad':>18}")
 differ = []
 for (what, by_ref), (_, by_tg) in zip(edge_cases(ref), edge_cases(tg)):
     ours, theirs = outcome(by_ref), outcome(by_tg)
-    print(f"{what:30} {ours:>18} {theirs:>18}" + ("" if ours == theirs else "   <- differ"))
+    mark = "" if ours == theirs else "   <- differ"
+    print(f"{what:30} {ours:>18} {theirs:>18}{mark}")
     if ours != theirs:
         differ.append(what)
 print("rows that differ:", differ or "none")
