@@ -258,7 +258,9 @@ def _pow_dx(x: Any, y: Any) -> Any:
 def _pow_dy(x: Any, out: Any) -> Any:
     if x > 0.0:
         return out * log(x)
-    return 0.0 if x == 0.0 else math.nan
+    # NaN for a negative base, written so that it depends on y: its own derivative is
+    # NaN too, not the 0 of a constant.
+    return 0.0 if x == 0.0 else math.nan * out
 
 
 def _half_over(x: Any) -> Any:
