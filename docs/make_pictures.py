@@ -100,8 +100,8 @@ def grad_grad_tanh_tape() -> Any:
 
 
 def arrays_digits_tape() -> Any:
-    """The digits MLP on one batch of 64 images (docs/arrays.md, section 4); needs
-    scikit-learn for the images (pip install -e '.[examples]')."""
+    """The digits MLP on one batch of 64 images (docs/course/07-arrays.ipynb); needs
+    scikit-learn for the images (pip install -e '.[docs]')."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -113,7 +113,7 @@ def arrays_digits_tape() -> Any:
         return nn.softmax_cross_entropy(logits, labels)
 
     tape = tg.trace(loss, argnums=0, names=("W1", "b1", "W2", "b2"))(params, X, y)
-    return tape.draw(rankdir="TB")
+    return tape.draw(rankdir="TB", partials=False)  # array records keep rules, not partials
 
 
 PICTURES: dict[str, Callable[[], Any]] = {

@@ -11,8 +11,9 @@ and the script fails, showing the difference, when an output in a chapter is not
 what its block prints today. tests/test_docs_outputs.py runs that check.
 
 Run:  python docs/run_markdown.py [--check] [CHAPTER.md ...]
-      (by default docs/arrays.md and docs/scaling-to-jax.md; they need the examples
-      extra, and scaling-to-jax.md needs jax: pip install -e '.[test,examples]')
+      (by default docs/scaling-to-jax.md, which needs the examples extra and jax:
+      pip install -e '.[test,examples]'). The course chapters are notebooks, run by
+      the docs build instead (docs/course/build_notebooks.py).
 """
 
 import argparse
@@ -28,7 +29,7 @@ import traceback
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-CHAPTERS = [DOCS / "arrays.md", DOCS / "scaling-to-jax.md"]
+CHAPTERS = [DOCS / "scaling-to-jax.md"]
 
 # A python block, and the text block that holds its output if there is one.
 BLOCK = re.compile(r"```python\n(?P<code>.*?)```\n(?:\n```text\n(?P<output>.*?)```\n)?", re.S)

@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CHAPTERS = ["01-graph", "02-tape", "04-forward-and-reverse", "05-derivatives-of-derivatives"]
+CHAPTERS = ["01-graph", "02-tape", "03-reference", "04-forward-and-reverse",
+            "05-derivatives-of-derivatives", "06-jit", "07-arrays"]
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +60,28 @@ def test_chapter_page_shows_real_outputs_and_unattempted_exercises(site, chapter
     ("01-graph", "after one backward: 9.0; after a second: 18.0"),
     ("02-tape", "%9 = tanh(%8)"),
     ("02-tape", "%3 = tanh(dot([w1, w2], [2, 0]) + b)"),
+    ("03-reference", "record 5: [(0, -3.0), (2, 2.0)]"),
+    ("03-reference", "inner trace, level 2 records: [[], [(0, 1.0)]]"),
+    ("03-reference", "record 4: [(3, 1.0)]"),
+    ("03-reference", "d/dx [x * d/dy (x + y)] at x = 1: 1.0"),
+    ("03-reference", re.compile(r"textbook loop: +nan\n")),
+    ("03-reference", "d²/dx² x*x at 0: 2.0"),
     ("04-forward-and-reverse", re.compile(r"\n +200 +1 +80600 +403 ")),
     ("05-derivatives-of-derivatives", "%6 = dot([-1, -1], [%1, %1])"),
     ("05-derivatives-of-derivatives", "naive dual numbers: 2.0"),
     ("05-derivatives-of-derivatives", "tapegrad: 1.0"),
+    ("06-jit", "at a new x = 3.0:        replay 4.5   huber 2.5  <- wrong"),
+    ("06-jit", "traces after four more calls on both sides: 2"),
+    ("06-jit", re.compile(r"replay at 2\.0: -0\.41614\d*   sinc\(2\.0\): 0\.45464\d*  <- wrong")),
+    ("06-jit", "scale = 10: jit 6.0   eager 30.0  <- stale"),
+    ("06-jit", "[7.0, 15.0, 7.0, 15.0] traces: 2"),
+    ("07-arrays", "(4, 2, 4, 3) = 96 numbers, 24 of them not zero"),
+    ("07-arrays", "partials: ()"),
+    ("07-arrays", "%7 = matmul(%6, f64[2,3])"),
+    ("07-arrays", "%12 = logsumexp(%10, axis=1)"),
+    ("07-arrays", "scalar records against 16 array records"),
+    ("07-arrays", re.compile(r"b1 \+= vjp of add\(f64\[64,128\]\) = f64\[128\]")),
+    ("07-arrays", "5 matrix products:"),
 ])
 def test_chapter_page_holds_the_output_its_text_explains(site, chapter, output):
     """The outputs the prose discusses are on the page, produced by the build."""
@@ -89,13 +108,44 @@ def local_targets(page: Path, site: Path) -> list[tuple[str, Path]]:
 
 
 def test_every_local_link_and_image_of_the_site_resolves(site):
-    """No page (notebooks included, which mkdocs does not check) links to a missing file."""
+    """No page (notebooks included, which mkdocs does not check) links to a missing file,
+    or to an anchor that is not on the page it names."""
     # 404.html is served at any depth, so its links are absolute on purpose.
     pages = sorted(p for p in site.rglob("*.html") if p.name != "404.html")
     assert len(pages) >= 9
     broken = [(str(page.relative_to(site)), link) for page in pages
               for link, target in local_targets(page, site) if not target.exists()]
     assert not broken
+    missing_anchors = []
+    for page in pages:
+        for link, target in local_targets(page, site):
+            anchor = urlparse(link).fragment
+            if anchor and target.suffix == ".html":
+                if f'id="{anchor}"' not in target.read_text(encoding="utf-8"):
+                    missing_anchors.append((str(page.relative_to(site)), link))
+    assert not missing_anchors
+
+
+def _notebook_hooks():
+    spec = importlib.util.spec_from_file_location("notebook_hooks",
+                                                  DOCS / "course" / "notebook_hooks.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def test_notebook_links_to_sources_lead_to_built_pages():
+    """The hook points a notebook's links to .md and .ipynb sources at the built pages,
+    anchors kept, and leaves other links alone."""
+    hook = _notebook_hooks()
+    html = ('<a href="../scaling-to-jax.md">a</a><a href="05-x.ipynb#perturbation">b</a>'
+            '<a href="https://example.org/a.md">c</a><a href="#notes.md">d</a>'
+            '<img src="../img/t.svg"><a href="solutions/07-arrays.py">e</a>')
+    assert hook.built_links(html) == (
+        '<a href="../scaling-to-jax.html">a</a><a href="05-x.html#perturbation">b</a>'
+        '<a href="https://example.org/a.md">c</a><a href="#notes.md">d</a>'
+        '<img src="../img/t.svg"><a href="solutions/07-arrays.py">e</a>')
 
 
 def test_every_picture_is_shown_somewhere(site):
@@ -188,6 +238,20 @@ def test_readme_links_every_chapter_and_the_site():
             assert (ROOT / link).exists(), link
 
 
+def test_course_index_lists_every_chapter_and_points_each_question_at_cells():
+    """The course page links all seven chapters, and each of the four questions the course
+    answers links to the sections that answer it (test_every_local_link_... checks on
+    the built site that those anchors exist)."""
+    index = (DOCS / "course" / "index.md").read_text(encoding="utf-8")
+    for chapter in CHAPTERS:
+        assert f"]({chapter}.ipynb)" in index, chapter
+    section = index.split("## Four questions")[1].split("\n## ")[0]
+    questions = re.split(r"^\d\. ", section, flags=re.M)[1:]
+    assert len(questions) == 4
+    for question in questions:
+        assert re.search(r"\]\(0\d-[\w-]+\.ipynb#[\w-]+\)", question), question[:60]
+
+
 @pytest.mark.parametrize(("page", "outputs"), [("tape-vs-graph.md", 8), ("index.md", 0)])
 def test_python_blocks_print_what_the_page_shows(page, outputs):
     """Each ```python block of the page runs (in order, sharing names), and when an output
@@ -205,3 +269,27 @@ def test_python_blocks_print_what_the_page_shows(page, outputs):
             exec(compile(block.group(1), f"docs/{page}", "exec"), namespace)  # our own docs
         if block.group(2) is not None:
             assert printed.getvalue().rstrip("\n") == block.group(2).rstrip("\n"), block.group(1)
+
+
+def test_printed_text_sent_in_pieces_is_one_block(site, tmp_path):
+    """A line the kernel sent in two pieces shows as one line; an expression's value stays
+    apart. The notebook is rendered by mkdocs-jupyter itself, so the seam the hook removes
+    is the real markup."""
+    import json
+
+    from mkdocs_jupyter.nbconvert2 import nb2html
+
+    hook = _notebook_hooks()
+    code = ("import sys, time\nprint('AAA', end='')\nsys.stdout.flush()\ntime.sleep(0.3)\n"
+            "print(' BBB')\n6 * 7")
+    cell = {"cell_type": "code", "id": "split", "metadata": {}, "execution_count": None,
+            "outputs": [], "source": code}
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "split.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    html = nb2html(str(path), execute=True, allow_errors=False, no_prompt=True)
+    assert hook.STREAM_SEAM in html and "AAA BBB" not in html
+    joined = hook.joined_streams(html)
+    assert "<pre>AAA BBB\n</pre>" in joined and "<pre>42</pre>" in joined
+    for page in (site / "course").glob("*.html"):  # and the hook ran on the site
+        assert hook.STREAM_SEAM not in page.read_text(encoding="utf-8"), page.name

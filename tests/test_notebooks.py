@@ -31,9 +31,9 @@ CHAPTERS = [source.stem for source in build.chapters()]
 
 
 def test_every_chapter_has_a_source_and_a_notebook():
-    """The four chapters written so far are there, each as a source and a built notebook."""
-    assert CHAPTERS == ["01-graph", "02-tape", "04-forward-and-reverse",
-                        "05-derivatives-of-derivatives"]
+    """All seven chapters are there, each as a source and a built notebook."""
+    assert CHAPTERS == ["01-graph", "02-tape", "03-reference", "04-forward-and-reverse",
+                        "05-derivatives-of-derivatives", "06-jit", "07-arrays"]
     assert sorted(p.stem for p in COURSE.glob("*.ipynb")) == CHAPTERS
 
 

@@ -183,7 +183,8 @@ print(fused[-1])
 #   the gradient.
 # - No sort (the tape is born in order) and no `zero_grad` (gradients are returned).
 #
-# Chapter 4 runs the tape in the other direction too (forward mode) and measures what
+# Chapter 3 reads a complete tape autodiff, the reference the tests use, in one file;
+# chapter 4 runs the tape in the other direction too (forward mode) and measures what
 # each direction costs.
 #
 # ## Exercises

@@ -5,9 +5,6 @@
 # directions compute derivatives; they differ in *which* derivatives one sweep gives you.
 # This chapter puts them side by side, measures them on functions of `n` inputs and `m`
 # outputs, and ends with the rule that tells you which one to use.
-#
-# (Chapter 3, a complete tape autodiff in one page read line by line, is still being
-# written; this chapter does not depend on it.)
 
 # %%
 import math

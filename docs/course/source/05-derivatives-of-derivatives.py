@@ -136,7 +136,11 @@ print(inspect.getsource(_reverse_generic))
 
 # %% [markdown]
 # `pending[k]` holds the pairs sent to record `k`; when the loop reaches `k`,
-# `linear_combination(pairs)` turns them into the adjoint. Here it is:
+# `linear_combination(pairs)` turns them into the adjoint. (The records whose partial
+# can be infinite at a finite point, `sqrt`, `**` and `atan2`, the `SINGULAR` ones,
+# send `chain_mul(g, d)` instead: the product in which an exact zero wins over inf and
+# NaN, because a zero adjoint means "does not depend on". Chapter 3 shows what goes
+# wrong without that rule.) Here is `linear_combination`:
 
 # %%
 print(inspect.getsource(linear_combination))
