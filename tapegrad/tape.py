@@ -507,7 +507,11 @@ class Tape:
         elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
             with_rules(_reverse_values, self, adj)
         else:
+            seeded = list(adj)
             with_rules(_reverse_generic, self, adj)
+            if _any_nan(adj):  # perhaps a zero met an infinity (see SINGULAR)
+                adj = seeded
+                with_rules(_reverse_generic, self, adj, True)
         self.timings["backward"] = time.perf_counter() - start
         return adj
 
@@ -525,7 +529,10 @@ class Tape:
             if total != total:  # a NaN: perhaps a zero met an infinity (see SINGULAR)
                 tangents = with_rules(_careful_forward, self, seeds)
             return tangents
-        return with_rules(_forward_sweep, self, seeds)
+        tangents = with_rules(_forward_sweep, self, seeds)
+        if _any_nan(tangents):  # perhaps a zero met an infinity (see SINGULAR)
+            tangents = with_rules(_forward_sweep, self, seeds, True)
+        return tangents
 
     def stats(self) -> str:
         """Records by operation, total records, bytes held, and sweep timings."""
@@ -658,7 +665,22 @@ def _reverse_values(tape: Tape, adj: list) -> None:
                 adj[j] = c if type(cur) is float and cur == 0.0 else cur + c
 
 
-def _reverse_generic(tape: Tape, adj: list) -> None:
+def _any_nan(values: list) -> bool:
+    """Whether a value (a float, or a traced one looked into without recording) is NaN.
+
+    Looking at a traced value's number directly is no decision that jit must guard:
+    a NaN here only makes the sweep run again with every product checked, which is
+    right at every input, only slower.
+    """
+    for v in values:
+        while type(v) in _TRACED_TYPES:
+            v = v._value
+        if type(v) is float and v != v:
+            return True
+    return False
+
+
+def _reverse_generic(tape: Tape, adj: list, careful: bool = False) -> None:
     """The reverse sweep when adjoints are not all floats.
 
     That is when adjoints or partials are traced values of an outer trace (the
@@ -669,7 +691,8 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
     (adjoint, partial) pairs and combined only when the sweep reaches that record:
     one ``dot`` record instead of a multiply and an add per pair. Zero adjoints
     are skipped only when they are plain floats: a traced zero still carries
-    derivatives.
+    derivatives. ``careful`` takes every product with the chain rule's convention
+    (``chain_mul``), not only those of the SINGULAR records.
     """
     combine = _hook("combine")
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
@@ -688,7 +711,7 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
         a = a0[k]
         b = a1[k]
         if a >= 0:
-            if ops[k] in SINGULAR:  # an infinite partial: zero adjoints send nothing
+            if careful or ops[k] in SINGULAR:  # an infinite partial: zeros send nothing
                 _push(pending, a, _chain_pair(g, d0[k]))
                 if b >= 0:
                     _push(pending, b, _chain_pair(g, d1[k]))
@@ -698,7 +721,7 @@ def _reverse_generic(tape: Tape, adj: list) -> None:
                 _push(pending, b, (g, d1[k]))
         elif b < NO_INPUT:
             for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
-                _push(pending, j, c)
+                _push(pending, j, _chain_pair(*c) if careful else c)
 
 
 def _chain_pair(g: Any, d: Any) -> tuple:
@@ -742,7 +765,8 @@ def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
     return tan
 
 
-def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
+def _forward_sweep(tape: Tape, seeds: dict[int, Any], careful: bool = False) -> list:
+    """The forward sweep when tangents or partials are not all floats (see _reverse_generic)."""
     combine = _hook("combine")
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
     tan: list = [0.0] * len(ops)
@@ -753,11 +777,16 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
             pairs = [(tan[a], d0[k])]
             if b >= 0:
                 pairs.append((tan[b], d1[k]))
-            if ops[k] in SINGULAR:  # an infinite partial: zero tangents send nothing
+            if careful or ops[k] in SINGULAR:  # an infinite partial: zeros send nothing
                 pairs = [_chain_pair(t, d) for t, d in pairs if not _is_zero(t)]
             tan[k] = combine(pairs)
         elif b < NO_INPUT:
-            tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
+            info = OPS[ops[k]]
+            if careful:
+                tan[k] = combine([_chain_pair(tan[j], d) for j, d in
+                                  info.nary_partials(nary[-2 - a]) if not _is_zero(tan[j])])
+            else:
+                tan[k] = info.tangent(nary[-2 - a], tan)
         elif k in seeds:
             tan[k] = seeds[k]
     return tan

@@ -448,7 +448,9 @@ class _Observer:
         self.signature: list = []
         self.phases: list[float] = []
         self.infinite = False  # whether the program met an infinite value
-        self.nan_partial = False  # whether some partial is NaN (x ** y at a base < 0, NaN)
+        # whether some partial is NaN or infinite: a NaN value, sqrt at 0, x ** y at a base
+        # <= 0 (d/dy is NaN below 0; d/dx can be infinite at 0)
+        self.singular_partial = False
 
     def __call__(self, op: str, operands: Any, result: Any) -> None:
         if op in ("if", "try"):
@@ -457,8 +459,8 @@ class _Observer:
         values = [ref.primal(x) for x in operands if not isinstance(x, list)]
         values += [ref.primal(x) for group in operands if isinstance(group, list) for x in group]
         self.infinite = self.infinite or any(map(math.isinf, values + [ref.primal(result)]))
-        self.nan_partial = self.nan_partial or any(map(math.isnan, values)) or (
-            op == "**" and values[0] < 0.0)
+        self.singular_partial = self.singular_partial or any(map(math.isnan, values)) or (
+            op == "**" and values[0] <= 0.0) or (op == "sqrt" and values[0] == 0.0)
         if op in _WATCHED:
             self.signature.append((op, _sign_class(operands[_WATCHED[op]])))
         elif op in ("sin", "cos"):
@@ -737,15 +739,15 @@ def check(case: Case, backend: Backend = TAPEGRAD,
         for meaning, v in meanings(name, r, n_in, n_out):
             if type(v) is not float:
                 findings.append(f"{name}: {meaning} is {type(v).__name__} {v!r}, not a float")
-            elif (observer.nan_partial and _forward_mode(name) and meaning in truth
+            elif (observer.singular_partial and _forward_mode(name) and meaning in truth
                   and math.isnan(truth[meaning]) != math.isnan(v)):
-                # A NaN partial (x ** y's d/dy at a negative base) and a cancellation to an
-                # exact zero: forward mode sees a tangent cancel ((x - x) ** y sends
-                # nothing, by the chain rule's convention) where reverse mode adds
-                # NaN - NaN, and reverse mode sees an adjoint cancel (x ** x - x ** x)
-                # where forward mode adds NaN - NaN. Each mode is exact about what it
-                # sees; a NaN is not silently wrong.
-                note("forward mode against reverse: a NaN partial beside a cancellation")
+                # A NaN or infinite partial (x ** y's d/dy at a negative base, sqrt' at 0)
+                # and a cancellation to an exact zero: forward mode sees a tangent cancel
+                # (sqrt(x - x) sends nothing, by the chain rule's convention) where
+                # reverse mode adds inf - inf, and reverse mode sees an adjoint cancel
+                # (x ** x - x ** x) where forward mode adds NaN - NaN. Each mode is exact
+                # about what it sees; a NaN is not silently wrong.
+                note("forward mode against reverse: a singular partial beside a cancellation")
             elif meaning in truth and not any(agree(v, t, terms.get(meaning, 0.0))
                                               for t in accepted[meaning]):
                 findings.append(f"{name}: {meaning} = {v!r}, the oracle says {truth[meaning]!r}")
