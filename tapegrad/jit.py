@@ -56,6 +56,7 @@ from .pytree import (
     TreeDef,
     _build,
     _render,
+    leaf_reader,
     tree_flatten,
     tree_unflatten,
 )
@@ -858,14 +859,29 @@ class Jitted:
         self.static_argnums = static_argnums
         self.variants: dict[Any, list[_Variant]] = {}
         self.traces = 0
+        # The last call's structure: a leaf reader for it (pytree.leaf_reader) and its
+        # key, so that a call shaped like the last one skips tree_flatten and hashing.
+        self._last: tuple[Callable[[Any], list | None], Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             return self.f(*args, **kwargs)  # only positional arguments are compiled
+        last = self._last
+        if last is not None:
+            leaves = last[0](args)
+            if leaves is not None and not active():
+                types = set(map(type, leaves))
+                if types <= _NUMBER_TYPES:
+                    selected = self._select(args, last[1], leaves if types <= _FLOATS else
+                                            _as_floats(leaves))
+                    return self.f(*args) if selected is None else selected[1]
         key, leaves = self._key(args)
         if active() or key is None:
             # Inside another transform (tracers), or non-numeric leaves: run eagerly.
             return self.f(*args)
+        if len(key) == 2 and not self.static_argnums:  # numbers only: remember the shape
+            reader = leaf_reader(key[1])
+            self._last = None if reader is None else (reader, key)
         selected = self._select(args, key, _as_floats(leaves))
         return self.f(*args) if selected is None else selected[1]
 

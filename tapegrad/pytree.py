@@ -476,6 +476,59 @@ def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     return leaves, TreeDef(tuple(nodes), len(leaves))
 
 
+def leaf_reader(treedef: TreeDef) -> Callable[[Any], list | None] | None:
+    """A function taking the leaves out of trees of exactly this structure, fast.
+
+    For structures of tuples and lists only (what ``jit`` sees most: parameters as
+    nested tuples or lists of floats), at most a few hundred nodes deep or wide. The
+    function checks each container's type and length and returns the leaves, or
+    ``None`` when the tree differs (the caller then flattens it the general way; a
+    leaf position holding a container is the caller's to check, by the leaves'
+    types). ``None`` instead of a function for other structures.
+
+    >>> read = leaf_reader(tree_structure(((1.0, 2.0), [3.0])))
+    >>> read(((4.0, 5.0), [6.0])), read(((4.0, 5.0), (6.0,)))
+    ([4.0, 5.0, 6.0], None)
+    """
+    nodes = treedef._nodes
+    if len(nodes) > _READER_NODES or any(
+            node is not None and node[0] not in (_TUPLE, _LIST) for node in nodes):
+        return None
+    lines = ["def read(t0):"]
+    leaves: list[str] = []
+    names = (f"t{i}" for i in itertools.count(1))
+    # Walk the nodes in the order tree_flatten wrote them (pre-order, left to right),
+    # naming each node's value and writing the checks that it is that node.
+    position = 0
+    stack = ["t0"]
+    while stack:
+        name = stack.pop()
+        node = nodes[position]
+        position += 1
+        if node is None:
+            leaves.append(name)
+            continue
+        kind, n, all_leaves, _ = node
+        cls = "tuple" if kind == _TUPLE else "list"
+        children = [next(names) for _ in range(n)]
+        lines.append(f"    if type({name}) is not {cls} or len({name}) != {n}: return None")
+        if n:
+            lines.append(f"    {', '.join(children)}, = {name}")
+        if all_leaves:
+            leaves.extend(children)
+        else:
+            stack.extend(reversed(children))
+    lines.append(f"    return [{', '.join(leaves)}]")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<tapegrad leaf reader>", "exec"), namespace)
+    return namespace["read"]  # type: ignore[no-any-return]
+
+
+# A structure with more nodes than this is read by tree_flatten (the reader's code grows
+# with the structure, and compile() with the code).
+_READER_NODES = 400
+
+
 # Past this many nodes, flattening checks once that the tree does not hold itself
 # (then again at twice as many): a check on every container would slow the
 # common case, and a cycle would otherwise run until memory is exhausted.

@@ -166,3 +166,27 @@ def test_closed_over_values_are_baked_in_and_arguments_are_not():
     assert counted(2.0, 3) == 7.0
     assert counted(2.0, 4) == 15.0
     assert counted.traces == 2
+
+
+def test_a_call_shaped_like_the_last_one_takes_the_fast_path_and_stays_exact() -> None:
+    """jit remembers the last call's structure (a leaf reader instead of tree_flatten); a
+    call with another container type, length, a container where a leaf was, ints, or
+    inside a transform still gets exactly what eager code gives."""
+    import tapegrad as tg
+
+    def f(p):
+        (a, b), c = p
+        return a * b + (c[0] if isinstance(c, list) else 2.0 * c[0])
+
+    fast = tg.jit(f)
+    assert fast(((2.0, 3.0), [4.0])) == f(((2.0, 3.0), [4.0])) == 10.0
+    assert fast(((2.0, 5.0), [1.0])) == 11.0  # same shape: no new trace
+    assert fast.traces == 1
+    assert fast(((2.0, 5.0), (1.0,))) == f(((2.0, 5.0), (1.0,))) == 12.0  # tuple for list
+    assert fast(((2, 5), [1])) == 11.0  # ints, as floats
+    with pytest.raises(TypeError):
+        fast(((2.0, (5.0,)), [1.0]))  # a container where a leaf was: eager code's error
+    traces = fast.traces  # 3: the tuple for a list, and the failed call, were traced
+    assert tg.grad(lambda x: fast(((x, 3.0), [x])))(2.0) == 4.0  # inside a transform: eager
+    assert fast(((2.0, 5.0), [1.0])) == 11.0
+    assert fast.traces == traces
