@@ -609,10 +609,10 @@ def _careful_reverse(tape: Tape, adj: list) -> None:
                 adj[b] += _chain(g, d1[k])
         elif b < NO_INPUT:
             info = OPS[ops[k]]
-            if info.kind == "custom":  # its bwd sees the real cotangent
+            if info.kind == "custom" and g - g == 0.0:  # its bwd sees the real cotangent
                 for j, c in info.nary_adjoints(nary[-2 - a], g):
                     adj[j] += c
-            else:
+            else:  # an infinite cotangent: bwd(1) times it (a VJP is linear in it)
                 for j, d in info.nary_partials(nary[-2 - a]):
                     adj[j] += _chain(g, d)
 
@@ -720,8 +720,13 @@ def _reverse_generic(tape: Tape, adj: list, careful: bool = False) -> None:
             if b >= 0:
                 _push(pending, b, (g, d1[k]))
         elif b < NO_INPUT:
-            for j, c in OPS[ops[k]].nary_adjoints(nary[-2 - a], g, lazy=True):
-                _push(pending, j, _chain_pair(*c) if careful else c)
+            info = OPS[ops[k]]
+            if careful:  # a custom rule too: bwd(1) times g, as a VJP is linear in g
+                for j, d in info.nary_partials(nary[-2 - a]):
+                    _push(pending, j, _chain_pair(g, d))
+            else:
+                for j, c in info.nary_adjoints(nary[-2 - a], g, lazy=True):
+                    _push(pending, j, c)
 
 
 def _chain_pair(g: Any, d: Any) -> tuple:

@@ -357,6 +357,10 @@ def test_every_binary_primitive_across_nesting_levels(op: Callable) -> None:
 # d/dy d/dx = 1 / (2 sqrt(x)) is inf there.
 
 
+_square = tg.custom_vjp(lambda x: x * x)
+_square.defvjp(lambda x: (x * x, x), lambda x, g: (2.0 * x * g,))
+
+
 def _sqrt_times(p: Any) -> Any:
     return tg.sqrt(p[0]) * p[1]
 
@@ -382,6 +386,7 @@ def test_a_traced_zero_adjoint_keeps_its_derivative() -> None:
     (lambda x: tg.sqrt(x) * 0.0, 0.0, 0.0),           # a zero partial after an infinite one
     (lambda x: tg.sqrt(x) * x, 0.0, 0.0),             # 1.5 sqrt(x): 0 at 0
     (lambda x: x ** 0.5 * (x - x), 0.0, 0.0),
+    (lambda x: tg.sqrt(16.0 * _square(x)), 0.0, 0.0),  # a custom rule's 2 x g: 0 * inf
 ])
 def test_a_zero_partial_blocks_an_infinite_adjoint_in_every_mode(
         mode: str, f: Callable, x: float, expected: float) -> None:
