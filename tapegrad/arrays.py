@@ -392,10 +392,11 @@ class ArrayOpInfo:
     def tangent(self, entry: tuple, tangents: Sequence[Any]) -> Any:
         prim, inputs, operands, params, out = entry
         if prim.vjp is None:
-            return 0.0
-        tans = [None if j < 0 or _is_zero(tangents[j]) else tangents[j] for j in inputs]
+            return None  # no derivative: no edge
+        tans = [None if j < 0 or tangents[j] is None or _is_zero(tangents[j]) else tangents[j]
+                for j in inputs]
         if all(t is None for t in tans):
-            return 0.0
+            return None  # not reached by a tangent (the sweep's "no dependence")
         if prim.jvp == ELEMENTWISE:
             return prim.vjp(tans[0], out, *operands, needs=(True,), **params)[0]
         if prim.jvp == LINEAR:

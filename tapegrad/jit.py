@@ -637,8 +637,8 @@ def write_pieces(tape: Tape, inputs: list[int], outputs: list[Any],
             scalars = [o for j, o in zip(outputs, outs)
                        if type(j) is int and j >= 0 and type(tape.values[j]) is float]
             if nan_check and scalars:
-                # A NaN may be a zero meeting an infinity in a derivative, which eager
-                # code resolves (0 * inf counts as 0 there): let eager code answer.
+                # A NaN may be a zero meeting an infinity in a derivative: eager code
+                # answers then, so that compiled code never differs from it there.
                 lines.append("    if " + " or ".join(f"{o} != {o}" for o in scalars) +
                              ": raise _NaNResult")
             lines.append("    return " + (result(outs) if result is not None else
@@ -1045,8 +1045,8 @@ def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Jitt
         if r1 != r1: raise _NaNResult
         return r1
 
-    The last check hands a NaN result to eager code, which may resolve it: in a
-    derivative, zero times an infinity counts as 0 (see ``tapegrad.tape.SINGULAR``).
+    The last check hands a NaN result to eager code, so that a NaN from compiled code
+    is always the NaN eager code gives (see the zero rules at ``tapegrad.tape.SELECT``).
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if not all(isinstance(n, int) and n >= 0 for n in nums):

@@ -516,6 +516,30 @@ class OpInfo:
             return iter(())
         return zip(entry[0], with_rules(entry[1], 1.0))
 
+    def nary_terms(self, entry: tuple) -> Iterator[tuple[int, Any, bool]]:
+        """(input index, partial, structural) for each traced operand of an n-ary record.
+
+        ``structural`` says that the partial, where it is zero, is so whatever the
+        values (a dot's term whose partner is a constant; a fused kink's zero), so that
+        it sends nothing even against an infinite adjoint (see ``tape.SELECT``).
+        """
+        if self.kind == "sum":
+            return ((j, 1.0, False) for j in entry[0])
+        if self.kind != "dot":
+            return ((j, d, False) for j, d in self.nary_partials(entry))
+        xi, yi, xv, yv, bi, _, act, ad = entry
+        kink = bool(act) and act in _tape.SELECT and ad == 0.0
+        n = len(xv)
+        terms = [(j, w, kink or (yi is None or yi[k] < 0))
+                 for k, (j, w) in enumerate(zip(xi or (-1,) * n, yv)) if j >= 0]
+        terms += [(j, w, kink or (xi is None or xi[k] < 0))
+                  for k, (j, w) in enumerate(zip(yi or (-1,) * n, xv)) if j >= 0]
+        if bi >= 0:
+            terms.append((bi, 1.0, kink))
+        if act:  # a fused activation: chain rule with its derivative
+            terms = [(j, w * ad, structural) for j, w, structural in terms]
+        return iter(terms)
+
     def nary_adjoints(self, entry: tuple, g: Any, lazy: bool = False) -> Iterator[tuple]:
         """(input index, contribution) pairs for output adjoint ``g`` (reverse sweep).
 
@@ -980,6 +1004,12 @@ def _sources() -> dict[str, str]:
         if prim.rule_mode:
             source += _partials_function(prim)
             _tape.SINGULAR.update(codes)  # partials that can be infinite at a finite value
+        if prim.name in ("relu", "abs", "maximum", "minimum"):
+            _tape.SELECT.update(codes)  # kinks: a zero partial is structural
+        if prim.name == "mul":
+            _tape.CONSTANT_FACTOR.update(codes[1:])  # x * c, c * x: the partial is c
+        if prim.name == "pow":
+            _tape.CONSTANT_POWER.add(codes[1])  # x ** c: zero only for c == 0
         if prim.ieee:
             if prim.differentiable:
                 source += _float_partials_function(prim)

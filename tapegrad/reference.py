@@ -27,15 +27,17 @@ Conventions. tapegrad's documented ones: ``relu'(0) = 0``, ``abs'(0) = 0``,
 ``sqrt'(0) = inf``, ``d/dx x**y = 0`` for a constant ``y = 0`` and at
 ``x = y = 0``, ``d/dy x**y`` is 0 at ``x = 0`` and NaN for ``x < 0``. Where a
 derivative is infinite its own derivatives are the limits too
-(``sqrt''(0) = -inf``). A plain zero adjoint or
-partial sends nothing back, so ``0 * sqrt(x)`` at 0 and ``sqrt(relu(x))`` at -1
-have derivative 0, not NaN. A NaN operand gives a NaN value, and NaN partials
-where they depend on it (``relu'(nan)``, ``abs'(nan)``). Domain errors are those
-of ``math``: ``log(0.0)`` raises ``ValueError``, ``x / 0.0`` raises
-``ZeroDivisionError``, ``exp(1000.0)`` raises ``OverflowError``, and ``x ** y``
-is ``math.pow``. Comparisons of Vars compare their numbers and return plain
-``bool``, so ``if`` works in traced code. One trace stack serves the whole
-process: use it from one thread at a time.
+(``sqrt''(0) = -inf``). A zero that holds whatever the values (a kink's,
+a constant factor's) is no edge at all, so ``0 * sqrt(x)`` at 0 and
+``sqrt(relu(x))`` at -1 have derivative 0; a zero computed from traced values
+meets an infinity as IEEE says, so ``sqrt(x) * x`` at 0 gives NaN (0 * inf has
+no single answer: ``(x**3) ** (1/3)`` has derivative 1 at 0). A NaN operand
+gives a NaN value, and NaN partials where they depend on it (``relu'(nan)``,
+``abs'(nan)``). Domain errors are those of ``math``: ``log(0.0)`` raises
+``ValueError``, ``x / 0.0`` raises ``ZeroDivisionError``, ``exp(1000.0)`` raises
+``OverflowError``, and ``x ** y`` is ``math.pow``. Comparisons of Vars compare
+their numbers and return plain ``bool``, so ``if`` works in traced code. One
+trace stack serves the whole process: use it from one thread at a time.
 
 Adding a primitive is one line, its float function and its partial rule:
 ``tan = Primitive("tan", math.tan, lambda k, out, x: 1.0 + out * out)``.
@@ -87,24 +89,20 @@ class Trace:
 
         The records are in evaluation order, so walking them backwards reaches
         each record only after every record that uses it: no topological sort
-        is needed. Reads default to zero and writes add. A plain zero, as an
-        adjoint or as a partial, sends nothing: it says "does not depend on",
-        so an infinite partial next to it (sqrt at 0) does not turn into a NaN.
-        A traced zero is sent, since its own derivatives need not be zero.
+        is needed. A record nothing contributed to is skipped (root does not
+        depend on it); every other product is plain arithmetic, so a zero
+        adjoint meeting an infinite partial (sqrt at 0) gives NaN: 0 * inf is
+        an indeterminate form, and NaN says so. (Zeros that mean "does not
+        depend on" never reach this loop: see :func:`apply`.)
         """
         adjoint: dict[int, Any] = {root: 1.0}
         for i in reversed(range(len(self.records))):
-            g = adjoint.get(i, 0.0)
-            if _plain_zero(g):
+            if i not in adjoint:
                 continue
+            g = adjoint[i]
             for j, partial in self.records[i]:
-                if not _plain_zero(partial):
-                    adjoint[j] = adjoint.get(j, 0.0) + g * partial
+                adjoint[j] = g * partial if j not in adjoint else adjoint[j] + g * partial
         return adjoint
-
-
-def _plain_zero(x: Any) -> bool:
-    return type(x) is float and x == 0.0
 
 
 _TRACES: list[Trace] = []  # the open traces, outermost first
@@ -204,9 +202,33 @@ def apply(prim: Primitive, operands: Sequence[Any]) -> Any:
     # This trace sees its own Vars as their values; anything else is a constant to it.
     xs = [x.value if _on(x, trace) else x for x in operands]
     out = prim(*xs)  # one level further out: recorded there if xs hold outer Vars
-    parents = [(x.index, prim.partial(k, out, *xs))
-               for k, x in enumerate(operands) if _on(x, trace)]
+    parents = []
+    for k, x in enumerate(operands):
+        if _on(x, trace):
+            partial = prim.partial(k, out, *xs)
+            if not _structural_zero(prim, k, partial, operands, trace):
+                parents.append((x.index, partial))
     return trace.append(out, parents)
+
+
+def _structural_zero(prim: Primitive, k: int, partial: Any, operands: Sequence[Any],
+                     trace: Trace) -> bool:
+    """Whether operand k's partial is a zero that holds whatever the values: then the
+    record gets no edge to it, as for a constant. That is a plain zero (not a Var: an
+    outer Var's zero has derivatives one level up) of a kink (relu below 0, abs at 0:
+    locally constant, or the chosen value at the kink), of a product whose other
+    factor is a constant, or of x ** 0.0 (d/dx is zero for a constant exponent only
+    when that exponent is 0). A zero computed from traced values (2 x at x = 0) is not:
+    it may meet an infinity, and 0 * inf has no single answer."""
+    if isinstance(partial, Var) or partial != 0.0:
+        return False  # a Var's zero still has derivatives one level up
+    if prim in (relu, absolute):
+        return True
+    if prim is mul:
+        return not _on(operands[1 - k], trace)
+    if prim is _dot:
+        return not _on(operands[(k + len(operands) // 2) % len(operands)], trace)
+    return prim is power and k == 0 and not isinstance(operands[1], Var) and operands[1] == 0.0
 
 
 def _on(x: Any, trace: Trace) -> bool:

@@ -78,15 +78,23 @@ _DOT_MARK = NARY - DOT
 _DENSE_MARK = NARY - DENSE
 OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 
+# Zero meets infinity. In the chain rule a product g * d (adjoint or tangent times
+# partial) is IEEE arithmetic: 0 * inf is NaN, because the limit it stands for can be
+# anything (d/dx (x**3) ** (1/3) at 0 is 1, d/dx (x ** (1/3)) ** 2 is inf). A zero sends
+# nothing only where it is structural, meaning no dependence whatever the values:
+#   - an adjoint or tangent nothing contributed to (the sweeps skip it);
+#   - a zero partial of a kink (SELECT: relu, abs, maximum, minimum): the function is
+#     locally constant there, or 0 is the documented choice at the kink;
+#   - a zero partial that is a constant factor (CONSTANT_FACTOR: x * 0.0, and dot's
+#     constant terms) or the constant exponent 0 (CONSTANT_POWER: x ** 0.0);
+#   - a record with derivative zero (stop_gradient, sign, step, //): it has no edge.
+# The float sweeps run plainly and run again with these rules spelled out
+# (_careful_reverse, _careful_forward) only when a NaN or an infinity is on the tape;
+# the generic sweeps (nested, jit) follow them directly. Filled by primitives.py.
+SELECT: set[int] = set()
+CONSTANT_FACTOR: set[int] = set()
+CONSTANT_POWER: set[int] = set()
 # Operation codes whose partials can be infinite where the value is finite (sqrt at 0).
-# The chain rule's convention: an exact zero (adjoint, tangent or partial) means "does
-# not depend on", and an infinite or NaN factor beside it does not undo that: 0 * inf
-# counts as 0. (A NaN input still gets NaN derivatives through its NaN partials.) The
-# float sweeps run plainly and, only when a NaN comes out, run again with every product
-# checked (_careful_reverse, _careful_forward). The generic sweeps (nested, jit) use
-# chain_mul for these records' products, which keeps a traced zero's own derivative
-# (d/dy of y * inf is inf); a NaN that jit's code returns is answered by eager code.
-# Filled by primitives.py.
 SINGULAR: set[int] = set()
 
 # The traced types (Tracer, and ArrayTracer once arrays are imported): filled by tracer.py.
@@ -498,20 +506,13 @@ class Tape:
             _accumulate(adj, i, g)
         if flat and not self.nested and not self.arrays:
             _reverse_floats(self, adj)
-            total = sum(adj)
-            if total != total:  # a NaN: perhaps a zero met an infinity (see SINGULAR)
-                adj = [0.0] * n
-                for i, g in seeds.items():
-                    adj[i] += g
-                _careful_reverse(self, adj)
+            if _not_finite(adj) or _not_finite(self.d0) or _not_finite(self.d1) or (
+                    _not_finite(self.values)):
+                adj = _careful_reverse(self, seeds)  # zero may meet infinity: see SELECT
         elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
             with_rules(_reverse_values, self, adj)
         else:
-            seeded = list(adj)
             with_rules(_reverse_generic, self, adj)
-            if _any_nan(adj):  # perhaps a zero met an infinity (see SINGULAR)
-                adj = seeded
-                with_rules(_reverse_generic, self, adj, True)
         self.timings["backward"] = time.perf_counter() - start
         return adj
 
@@ -525,14 +526,11 @@ class Tape:
         if not self.nested and not self.arrays and all(
                 type(t) is float for t in seeds.values()):
             tangents = with_rules(_forward_floats, self, seeds)
-            total = sum(tangents)
-            if total != total:  # a NaN: perhaps a zero met an infinity (see SINGULAR)
-                tangents = with_rules(_careful_forward, self, seeds)
+            if _not_finite(tangents) or _not_finite(self.d0) or _not_finite(self.d1) or (
+                    _not_finite(self.values)):
+                tangents = with_rules(_careful_forward, self, seeds)  # see SELECT
             return tangents
-        tangents = with_rules(_forward_sweep, self, seeds)
-        if _any_nan(tangents):  # perhaps a zero met an infinity (see SINGULAR)
-            tangents = with_rules(_forward_sweep, self, seeds, True)
-        return tangents
+        return with_rules(_forward_sweep, self, seeds)
 
     def stats(self) -> str:
         """Records by operation, total records, bytes held, and sweep timings."""
@@ -583,57 +581,80 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                         adj[j] += c
 
 
-def _chain(g: float, d: float) -> float:
-    """g * d, except that an exact zero factor gives 0, whatever the other (inf, NaN)."""
-    return 0.0 if g == 0.0 or d == 0.0 else g * d
+def _not_finite(column: Any) -> bool:
+    """Whether a column of floats holds an infinity or a NaN (one C-speed sum)."""
+    total = sum(column)
+    return total - total != 0.0
 
 
-def _careful_reverse(tape: Tape, adj: list) -> None:
-    """The first-order float sweep with the chain rule's convention on every product.
+def _structural(op: int, d: Any, constant: Any) -> bool:
+    """Whether a zero partial ``d`` of a record of operation ``op`` is structural (see
+    SELECT): no dependence whatever the values. ``constant`` is the record's constant
+    operand (its ``d1`` column), for x ** 0.0."""
+    return d == 0.0 and (op in SELECT or op in CONSTANT_FACTOR or (
+        op in CONSTANT_POWER and constant == 0.0))
 
-    The plain version of _reverse_floats, run when that one produced a NaN: a zero
-    partial (relu below 0, a product's zero factor) sends nothing back even when the
-    adjoint is infinite or NaN, as a zero adjoint (skipped by every sweep) sends nothing
-    against an infinite or NaN partial.
+
+def _careful_reverse(tape: Tape, seeds: dict[int, Any]) -> list:
+    """The first-order float reverse sweep with the zero rules spelled out (see SELECT).
+
+    The plain version of _reverse_floats, run when the tape holds an infinity or a
+    NaN: an adjoint is None until something contributes to it, a structural zero
+    partial sends nothing, and every other product is IEEE arithmetic (0 * inf is
+    NaN), including a zero adjoint that contributions added up to.
     """
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
+    adj: list = [None] * len(ops)
+    for i, g in seeds.items():
+        adj[i] = g if adj[i] is None else adj[i] + g
     for k in range(len(ops) - 1, -1, -1):
         g = adj[k]
-        if g == 0.0:
+        if g is None:
             continue
         a = a0[k]
         b = a1[k]
+        op = ops[k]
         if a >= 0:
-            adj[a] += _chain(g, d0[k])
-            if b >= 0:
-                adj[b] += _chain(g, d1[k])
+            if not _structural(op, d0[k], d1[k] if b < 0 else None):
+                c = g * d0[k]
+                adj[a] = c if adj[a] is None else adj[a] + c
+            if b >= 0 and not _structural(op, d1[k], None):
+                c = g * d1[k]
+                adj[b] = c if adj[b] is None else adj[b] + c
         elif b < NO_INPUT:
-            info = OPS[ops[k]]
-            if info.kind == "custom" and g - g == 0.0:  # its bwd sees the real cotangent
-                for j, c in info.nary_adjoints(nary[-2 - a], g):
-                    adj[j] += c
-            else:  # an infinite cotangent: bwd(1) times it (a VJP is linear in it)
-                for j, d in info.nary_partials(nary[-2 - a]):
-                    adj[j] += _chain(g, d)
+            info = OPS[op]
+            if info.kind == "custom":  # its bwd sees the real cotangent
+                contributions: Any = info.nary_adjoints(nary[-2 - a], g)
+            else:
+                contributions = ((j, g * d) for j, d, structural in info.nary_terms(
+                    nary[-2 - a]) if not (structural and d == 0.0))
+            for j, c in contributions:
+                adj[j] = c if adj[j] is None else adj[j] + c
+    return [0.0 if g is None else g for g in adj]
 
 
 def _careful_forward(tape: Tape, seeds: dict[int, Any]) -> list:
-    """The first-order float forward sweep with the chain rule's convention (see above)."""
+    """The first-order float forward sweep with the zero rules spelled out (see above)."""
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
-    tan: list = [0.0] * len(ops)
+    tan: list = [None] * len(ops)
     for k, t in seeds.items():
         tan[k] = t
     for k in range(len(ops)):
         a = a0[k]
         b = a1[k]
+        op = ops[k]
         if a >= 0:
-            t = _chain(tan[a], d0[k])
-            if b >= 0:
-                t += _chain(tan[b], d1[k])
+            t = None
+            if tan[a] is not None and not _structural(op, d0[k], d1[k] if b < 0 else None):
+                t = tan[a] * d0[k]
+            if b >= 0 and tan[b] is not None and not _structural(op, d1[k], None):
+                t = tan[b] * d1[k] if t is None else t + tan[b] * d1[k]
             tan[k] = t
         elif b < NO_INPUT:
-            tan[k] = sum(_chain(tan[j], d) for j, d in OPS[ops[k]].nary_partials(nary[-2 - a]))
-    return tan
+            terms = [tan[j] * d for j, d, structural in OPS[op].nary_terms(nary[-2 - a])
+                     if tan[j] is not None and not (structural and d == 0.0)]
+            tan[k] = sum(terms) if terms else None
+    return [0.0 if t is None else t for t in tan]
 
 
 def _reverse_values(tape: Tape, adj: list) -> None:
@@ -665,22 +686,7 @@ def _reverse_values(tape: Tape, adj: list) -> None:
                 adj[j] = c if type(cur) is float and cur == 0.0 else cur + c
 
 
-def _any_nan(values: list) -> bool:
-    """Whether a value (a float, or a traced one looked into without recording) is NaN.
-
-    Looking at a traced value's number directly is no decision that jit must guard:
-    a NaN here only makes the sweep run again with every product checked, which is
-    right at every input, only slower.
-    """
-    for v in values:
-        while type(v) in _TRACED_TYPES:
-            v = v._value
-        if type(v) is float and v != v:
-            return True
-    return False
-
-
-def _reverse_generic(tape: Tape, adj: list, careful: bool = False) -> None:
+def _reverse_generic(tape: Tape, adj: list) -> None:
     """The reverse sweep when adjoints are not all floats.
 
     That is when adjoints or partials are traced values of an outer trace (the
@@ -689,10 +695,9 @@ def _reverse_generic(tape: Tape, adj: list, careful: bool = False) -> None:
     sweep), or when the tape holds array records (whose adjoints are arrays). So
     that an outer tape stays short, contributions to an adjoint are collected as
     (adjoint, partial) pairs and combined only when the sweep reaches that record:
-    one ``dot`` record instead of a multiply and an add per pair. Zero adjoints
-    are skipped only when they are plain floats: a traced zero still carries
-    derivatives. ``careful`` takes every product with the chain rule's convention
-    (``chain_mul``), not only those of the SINGULAR records.
+    one ``dot`` record instead of a multiply and an add per pair. The zero rules
+    (see SELECT) hold as in the float sweeps: a record nothing contributed to is
+    skipped, structural zeros send nothing, and every other product is IEEE.
     """
     combine = _hook("combine")
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
@@ -703,38 +708,40 @@ def _reverse_generic(tape: Tape, adj: list, careful: bool = False) -> None:
     for k in range(len(ops) - 1, -1, -1):
         pairs = pending[k]
         if pairs is None:
-            continue
+            continue  # nothing contributed: no dependence
         pending[k] = None
         g = adj[k] = combine(pairs)
-        if _is_zero(g):
-            continue
         a = a0[k]
         b = a1[k]
+        op = ops[k]
         if a >= 0:
-            if careful or ops[k] in SINGULAR:  # an infinite partial: zeros send nothing
-                _push(pending, a, _chain_pair(g, d0[k]))
-                if b >= 0:
-                    _push(pending, b, _chain_pair(g, d1[k]))
-                continue
-            _push(pending, a, (g, d0[k]))
+            _send(pending, a, g, d0[k], op, d1[k] if b < 0 else None)
             if b >= 0:
-                _push(pending, b, (g, d1[k]))
+                _send(pending, b, g, d1[k], op, None)
         elif b < NO_INPUT:
-            info = OPS[ops[k]]
-            if careful:  # a custom rule too: bwd(1) times g, as a VJP is linear in g
-                for j, d in info.nary_partials(nary[-2 - a]):
-                    _push(pending, j, _chain_pair(g, d))
-            else:
-                for j, c in info.nary_adjoints(nary[-2 - a], g, lazy=True):
-                    _push(pending, j, c)
+            info = OPS[op]
+            if info.kind in ("custom", "array"):  # its rule sees the real cotangent
+                for j, pair in info.nary_adjoints(nary[-2 - a], g, lazy=True):
+                    _push(pending, j, pair)
+                continue
+            for j, d, structural in info.nary_terms(nary[-2 - a]):
+                if not (structural and type(d) is float and d == 0.0):
+                    _send(pending, j, g, d, -1, None)
 
 
-def _chain_pair(g: Any, d: Any) -> tuple:
-    """The pair (g, d) for the chain rule's product, or (chain_mul(g, d), 1.0) where a zero
-    on one side could meet an infinity on the other: g or d traced, or not finite."""
-    if (type(g) is float and g - g == 0.0) or (type(d) is float and d != 0.0 and d - d == 0.0):
-        return (g, d)  # a finite float adjoint, or a finite nonzero float partial
-    return (_hook("chain_mul")(g, d), 1.0)
+def _send(pending: list, j: int, g: Any, d: Any, op: int, constant: Any) -> None:
+    """Push record j's contribution g * d, by the zero rules (see SELECT)."""
+    if type(d) is float and _structural(op, d, constant):
+        return  # a structural zero
+    if op in SELECT and type(d) is not float:
+        _push(pending, j, (_hook("chain_mul")(g, d), 1.0))  # a kink's zero wins: traced
+        return
+    if _is_zero(g):
+        # A zero adjoint that contributions added up to: 0 * d, which is NaN where d is
+        # infinite (pushed even when it is 0: the record has been reached).
+        _push(pending, j, (g * d, 1.0) if type(d) is float else (d * 0.0, 1.0))
+        return
+    _push(pending, j, (g, d))
 
 
 def _push(pending: list, j: int, pair: tuple) -> None:
@@ -747,8 +754,8 @@ def _push(pending: list, j: int, pair: tuple) -> None:
 def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
     """The forward sweep when every tangent is a float (first order, no arrays).
 
-    A zero tangent contributes nothing, even against an infinite partial (as a zero
-    adjoint in the reverse sweep).
+    A zero tangent is skipped; where the tape holds an infinity or a NaN, the result
+    is replaced by _careful_forward's, which follows the zero rules (see SELECT).
     """
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
     tan: list = [0.0] * len(ops)
@@ -770,31 +777,41 @@ def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
     return tan
 
 
-def _forward_sweep(tape: Tape, seeds: dict[int, Any], careful: bool = False) -> list:
-    """The forward sweep when tangents or partials are not all floats (see _reverse_generic)."""
+def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
+    """The forward sweep when tangents or partials are not all floats.
+
+    The zero rules hold as in the reverse sweep (see SELECT): a tangent is None
+    until an input's tangent reaches it, structural zeros send nothing, and every
+    other product is IEEE.
+    """
     combine = _hook("combine")
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
-    tan: list = [0.0] * len(ops)
+    tan: list = [None] * len(ops)
     for k in range(len(ops)):
         a = a0[k]
         b = a1[k]
         if a >= 0:
-            pairs = [(tan[a], d0[k])]
-            if b >= 0:
-                pairs.append((tan[b], d1[k]))
-            if careful or ops[k] in SINGULAR:  # an infinite partial: zeros send nothing
-                pairs = [_chain_pair(t, d) for t, d in pairs if not _is_zero(t)]
-            tan[k] = combine(pairs)
+            pending: list = [None]
+            op = ops[k]
+            if tan[a] is not None:
+                _send(pending, 0, tan[a], d0[k], op, d1[k] if b < 0 else None)
+            if b >= 0 and tan[b] is not None:
+                _send(pending, 0, tan[b], d1[k], op, None)
+            if pending[0] is not None:
+                tan[k] = combine(pending[0])
+        elif b < NO_INPUT and OPS[ops[k]].kind == "array":  # its rule takes the tangents
+            tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
         elif b < NO_INPUT:
-            info = OPS[ops[k]]
-            if careful:
-                tan[k] = combine([_chain_pair(tan[j], d) for j, d in
-                                  info.nary_partials(nary[-2 - a]) if not _is_zero(tan[j])])
-            else:
-                tan[k] = info.tangent(nary[-2 - a], tan)
+            pending = [None]
+            for j, d, structural in OPS[ops[k]].nary_terms(nary[-2 - a]):
+                t = tan[j]
+                if t is not None and not (structural and type(d) is float and d == 0.0):
+                    _send(pending, 0, t, d, -1, None)
+            if pending[0] is not None:
+                tan[k] = combine(pending[0])
         elif k in seeds:
             tan[k] = seeds[k]
-    return tan
+    return [0.0 if t is None else t for t in tan]
 
 
 def column_bytes(col: Any) -> int:

@@ -198,58 +198,57 @@ assert all(math.isclose(a, b, rel_tol=1e-15, abs_tol=1e-15)
            for a, b in zip(gradient, by_tapegrad))
 
 # %% [markdown]
-# Now the two tests. A **plain** zero, the float `0.0`, as an adjoint or as a partial,
-# sends nothing: it means "the root does not depend on this", and the loop takes it at
-# its word. Without the tests, the loop would still multiply by that zero, and a zero
-# times an infinite partial is NaN in floating point. Here is `0 * sqrt(x)` at 0,
-# whose derivative is plainly 0 (the function is 0 wherever it is defined), though
-# `sqrt` has an infinite slope at 0. Here it is through the reference, through the
-# textbook loop (the same loop without the tests, written out below) and through
-# tapegrad:
+# Now the zeros. The loop skips a record that nothing contributed to (the root does
+# not depend on it). Everything else it multiplies, and a zero times an infinite
+# partial is NaN in floating point. Take `0 * sqrt(x)` at 0: its derivative is plainly
+# 0 (the function is 0 wherever it is defined), though `sqrt` has an infinite slope
+# at 0. A textbook sweep would send `1.0 * 0.0 = 0.0` to the `sqrt` record and then
+# `0.0 * inf = nan` to `x`. The reference prints its records as it runs:
 
 
 # %%
-def textbook_backward(trace, root):
-    """Trace.backward without the two plain-zero tests."""
-    adjoint = {root: 1.0}
-    for i in reversed(range(len(trace.records))):
-        g = adjoint.get(i, 0.0)
-        for j, partial in trace.records[i]:
-            adjoint[j] = adjoint.get(j, 0.0) + g * partial
-    return adjoint
-
-
 def zero_times_sqrt(x):
     out = 0.0 * ref.sqrt(x)
     for i, pairs in enumerate(x.trace.records):
         print(f"record {i}: {pairs}")
-    kept[:] = [x.trace, out.index]
     return out
 
 
-kept = []
-print("reference:        ", ref.grad(zero_times_sqrt)(0.0))
-trace, root = kept
-print("textbook loop:    ", textbook_backward(trace, root).get(0, 0.0))
-print("tapegrad:         ", tg.grad(lambda x: 0.0 * tg.sqrt(x))(0.0))
+print("0.0 * inf in floats:", 0.0 * math.inf)
+print("reference:", ref.grad(zero_times_sqrt)(0.0))
+print("tapegrad: ", tg.grad(lambda x: 0.0 * tg.sqrt(x))(0.0))
 
 # %% [markdown]
-# Record 1 is `sqrt(x)`, partial `inf`; record 2 is `0.0 * %1`, partial `0.0` with
-# respect to `%1`. The textbook loop sends `1.0 * 0.0 = 0.0` to record 1, then
-# `0.0 * inf = nan` to `x`. The reference sends nothing from record 2, finds record 1's
-# adjoint to be zero and skips it, and `x` gets the default 0.
+# Record 1 is `sqrt(x)`, partial `inf`; record 2, `0.0 * %1`, has no pair at all. `apply`
+# leaves out an operand whose partial is a zero that holds *whatever the values*: here
+# the constant factor `0.0`; also a kink's zero (`relu` below 0, `abs` at 0) and the
+# constant exponent 0 of `x ** 0.0`. Such a zero means "does not depend on", so the
+# record simply gets no edge, as for a constant, and the sweep never multiplies by it.
 #
-# Why only a *plain* zero? In a nested derivative the partials can be `Var`s of an
-# outer trace, and a traced number that is zero right now may still have a derivative
-# that is not. The partial of `x * x` with respect to either operand is the other
-# operand, `x`; at `x = 0` it is zero, yet the second derivative of `x²` is 2:
+# Why not every zero? A zero computed from traced values is a number like any other,
+# and a zero times an infinity has no single answer: the limit it stands for can be
+# anything. `(x**3) ** (1/3)` is `x`, derivative 1, but its chain rule at 0 is
+# `inf * (3 x²) = inf * 0`; `(x ** (1/3)) ** 2` has derivative inf at 0, and its
+# chain rule is `(2 v) * inf = 0 * inf` too. A rule "zero wins" would print 0 for
+# both, silently wrong. The reference multiplies, and says NaN:
+
+# %%
+print("d/dx (x**3) ** (1/3) at 0:", ref.grad(lambda x: (x ** 3.0) ** (1.0 / 3.0))(0.0))
+print("d/dx (x ** (1/3)) ** 2 at 0:", ref.grad(lambda x: (x ** (1.0 / 3.0)) ** 2.0)(0.0))
+
+# %% [markdown]
+# A zero partial that is a `Var` is never left out either. In a nested derivative the
+# partials can be `Var`s of an outer trace, and a traced number that is zero right now
+# may still have a derivative that is not. The partial of `x * x` with respect to
+# either operand is the other operand, `x`; at `x = 0` it is zero, yet the second
+# derivative of `x²` is 2:
 
 # %%
 print("d²/dx² x*x at 0:", ref.grad(ref.grad(lambda x: x * x))(0.0))
 
 # %% [markdown]
-# Had the sweep skipped that traced zero, the outer `grad` would have found no
-# dependence on `x` at all, and printed 0.
+# Had that zero been left out, the outer `grad` would have found no dependence on `x`
+# at all, and printed 0.
 #
 # ## The transform: open a trace, run, sweep
 #
@@ -386,6 +385,7 @@ def edge_cases(lib):
         ("d/dx 0*sqrt(x) at 0", lambda: lib.grad(lambda x: 0.0 * lib.sqrt(x))(0.0)),
         ("d/dx sqrt(relu(x)) at -1",
          lambda: lib.grad(lambda x: lib.sqrt(lib.relu(x)))(-1.0)),
+        ("d/dx sqrt(x)*x at 0", lambda: lib.grad(lambda x: lib.sqrt(x) * x)(0.0)),
         ("d/dx x*stop_gradient(x) at 3",
          lambda: lib.grad(lambda x: x * lib.stop_gradient(x))(3.0)),
         ("log'(0)", lambda: lib.grad(lib.log)(0.0)),
@@ -411,23 +411,24 @@ for (what, by_ref), (_, by_tg) in zip(edge_cases(ref), edge_cases(tg)):
 print("rows that differ:", differ or "none")
 
 # %% [markdown]
-# Two of these rows come from the plain-zero rule of the sweep. In `0 * sqrt(x)` at 0
-# a plain zero partial meets an infinite one further down (as in the sweep section).
-# In `sqrt(relu(x))` at -1 it is the other way round: `sqrt` at 0 sends an infinite
-# adjoint to the `relu` record, whose partial at -1 is a plain zero, so the reference
-# sends nothing, and the derivative is 0, as it should be for a function that is 0 on
-# all of `x < 0`.
+# Two of these rows come from the rule for zeros. In `0 * sqrt(x)` at 0 a constant
+# factor 0 meets an infinite partial further down (as in the sweep section). In
+# `sqrt(relu(x))` at -1 it is the other way round: `sqrt` at 0 sends an infinite
+# adjoint to the `relu` record, whose partial at -1 is a kink's zero, so that record
+# has no edge, and the derivative is 0, as it should be for a function that is 0 on
+# all of `x < 0`. The row `sqrt(x) * x` at 0 is a computed zero meeting
+# an infinity: NaN in both.
 #
 # The last line of the output lists the rows where the two implementations disagree.
 # Both follow the same documented conventions, so a row that differs is a bug, and
 # finding such bugs is the oracle's job: `tests/test_oracle.py` runs random programs
 # through both and fails on any disagreement. The `sqrt(relu(x))` row is one it found:
-# tapegrad's sweep used to multiply the plain zero by the infinite adjoint and print
-# NaN there. Its sweeps now follow the same rule: a sweep over floats that produces a
-# NaN runs again with every product taken so that an exact zero wins over inf and NaN,
-# and nested and compiled sweeps record that product as `tg.chain_mul`. The test file
-# keeps each bug it has found, with a small program that shows it, as a regression
-# test (`FOUND_BUGS`).
+# tapegrad's sweep used to multiply the kink's zero by the infinite adjoint and print
+# NaN there. Its sweeps now follow the same rule (`tapegrad.tape.SELECT` says which
+# zeros are structural), and nested and compiled sweeps multiply a kink's traced zero
+# with `tg.chain_mul`, the product in which an exact zero wins. The test file keeps
+# each bug it has found, with a small program that shows it, as a regression test
+# (`FOUND_BUGS`).
 #
 # Two more conventions are about Python rather than calculus. A domain error is
 # `math`'s: `log(0.0)` raises `ValueError`, a division by zero

@@ -136,11 +136,12 @@ print(inspect.getsource(_reverse_generic))
 
 # %% [markdown]
 # `pending[k]` holds the pairs sent to record `k`; when the loop reaches `k`,
-# `linear_combination(pairs)` turns them into the adjoint. (The records whose partial
-# can be infinite at a finite point, `sqrt`, `**` and `atan2`, the `SINGULAR` ones,
-# send `chain_mul(g, d)` instead: the product in which an exact zero wins over inf and
-# NaN, because a zero adjoint means "does not depend on". Chapter 3 shows what goes
-# wrong without that rule.) Here is `linear_combination`:
+# `linear_combination(pairs)` turns them into the adjoint; a record with no pairs was
+# reached by nothing and is skipped. `_send` applies chapter 3's rule for zeros: a zero
+# that holds whatever the values (a kink's, a constant factor's) sends nothing, a
+# kink's *traced* partial is multiplied with `chain_mul` (the product in which an exact
+# zero wins), and every other product is ordinary arithmetic, where 0 * inf is NaN.
+# Here is `linear_combination`:
 
 # %%
 print(inspect.getsource(linear_combination))

@@ -85,9 +85,9 @@ assert all(math.isclose(a, b, rel_tol=1e-15)
 #
 # There is no guard in this code: neither `f` nor the rules took a decision on a
 # traced value. The last check is of another kind. `if r0 != r0 ...` asks whether a
-# result is NaN; if so, compiled code hands the call to eager code, which can resolve
-# a NaN that came from a zero meeting an infinity in the chain rule (an exact zero wins
-# over inf there, chapter 3's convention).
+# result is NaN; if so, compiled code hands the call to eager code, so that a NaN (a
+# zero meeting an infinity in the chain rule, chapter 3) is always the one eager code
+# gives, worked out by eager code's rules.
 
 # %%
 guard_lines = [line.strip() for line in grad_source.splitlines()
