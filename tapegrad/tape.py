@@ -605,8 +605,9 @@ def _careful_reverse(tape: Tape, seeds: dict[int, Any]) -> list:
     """
     ops, nary, a0, a1, d0, d1 = tape.ops, tape.nary, tape.a0, tape.a1, tape.d0, tape.d1
     adj: list = [None] * len(ops)
-    for i, g in seeds.items():
-        adj[i] = g if adj[i] is None else adj[i] + g
+    for i, g in seeds.items():  # a zero seed is no cotangent at all
+        if g != 0.0:
+            adj[i] = g if adj[i] is None else adj[i] + g
     for k in range(len(ops) - 1, -1, -1):
         g = adj[k]
         if g is None:
@@ -637,8 +638,9 @@ def _careful_forward(tape: Tape, seeds: dict[int, Any]) -> list:
     """The first-order float forward sweep with the zero rules spelled out (see above)."""
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
     tan: list = [None] * len(ops)
-    for k, t in seeds.items():
-        tan[k] = t
+    for k, t in seeds.items():  # a zero component of the direction is no tangent at all
+        if t != 0.0:
+            tan[k] = t
     for k in range(len(ops)):
         a = a0[k]
         b = a1[k]
@@ -734,6 +736,8 @@ def _send(pending: list, j: int, g: Any, d: Any, op: int, constant: Any) -> None
     if type(d) is float and _structural(op, d, constant):
         return  # a structural zero
     if op in SELECT and type(d) is not float:
+        if _zero_now(d):
+            return  # a kink's zero, and no compiled code will run this at other values
         _push(pending, j, (_hook("chain_mul")(g, d), 1.0))  # a kink's zero wins: traced
         return
     if _is_zero(g):
@@ -742,6 +746,17 @@ def _send(pending: list, j: int, g: Any, d: Any, op: int, constant: Any) -> None
         _push(pending, j, (g * d, 1.0) if type(d) is float else (d * 0.0, 1.0))
         return
     _push(pending, j, (g, d))
+
+
+def _zero_now(d: Any) -> bool:
+    """Whether traced ``d`` is zero, where looking is no decision to guard: no trace that
+    ``d``'s value passes through records guards (no jit). A kink's partial (sign, step)
+    has no derivative, so leaving out its zero edge loses nothing one level up."""
+    while type(d) in _TRACED_TYPES:
+        if d._tape.guards is not None:
+            return False
+        d = d._value
+    return type(d) is float and d == 0.0
 
 
 def _push(pending: list, j: int, pair: tuple) -> None:
@@ -809,7 +824,7 @@ def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:
                     _send(pending, 0, t, d, -1, None)
             if pending[0] is not None:
                 tan[k] = combine(pending[0])
-        elif k in seeds:
+        elif k in seeds and not _is_zero(seeds[k]):  # a zero component: no tangent
             tan[k] = seeds[k]
     return [0.0 if t is None else t for t in tan]
 
