@@ -159,7 +159,7 @@ def _pow_dx(x: Any, y: Any) -> Any:
     if type(y) is float and y == 0.0:
         return 0.0  # a constant exponent 0: x ** 0 is the constant 1
     if type(y) is not float and x == 0.0 and y == 0.0:
-        return 0.0 * y  # 0 ** y near y = 0 is 1 along x; avoid 0 * inf (a guard under jit)
+        return 0.0  # 0 ** y near y = 0 is 1 along x; not 0 * inf (guarded under jit)
     return y * x ** (y - 1.0)  # rule mode: no OverflowError, inf where the truth is inf
 
 
@@ -168,9 +168,9 @@ def _pow_dy(x: Any, out: Any) -> Any:
     if type(x) is float:
         if x > 0.0:
             return out * _m_log(x)
-        return 0.0 * out if x == 0.0 else _NAN * out
+        return 0.0 if x == 0.0 else _NAN * out
     if x == 0.0:  # a guard under jit; the base is rarely exactly zero
-        return 0.0 * out
+        return 0.0  # 0 ** y is 0 (y > 0) or 1 (y = 0) near y: flat, whatever x does
     return out * log(x)  # rule mode: NaN for a negative base
 
 

@@ -603,3 +603,13 @@ def test_a_zero_component_of_a_direction_is_no_tangent() -> None:
             assert tg.jvp(f, (a, 1.0), (0.0, 1.0))[1] == 3.0
             assert tg.grad(f, argnums=1)(a, 1.0) == 3.0
             assert tg.jacfwd(f, argnums=1)(a, 1.0) == 3.0
+
+
+def test_a_flat_rule_zero_is_plain_one_level_up() -> None:
+    """d/dy 0 ** y is 0 (0 ** y is flat in y); the rule returns a plain 0, not a traced
+    0 * out, so one level up it is a constant factor, not a value that NaN can reach
+    (found by make fuzz: the Hessian of (-2) ** (0 ** (2 x)) at 0 was NaN, the oracle 0)."""
+    f = lambda x: (-2.0) ** (0.0 ** (x + x))
+    assert math.isnan(tg.grad(f)(0.0))  # d/dv (-2) ** v is NaN: a negative base
+    assert tg.hessian(f)(0.0) == 0.0
+    assert tg.hessian(lambda p: p[0] ** p[1])((0.0, 2.0)) == ((2.0, 0.0), (0.0, 0.0))
