@@ -168,10 +168,15 @@ def _pow_dy(x: Any, out: Any) -> Any:
     if type(x) is float:
         if x > 0.0:
             return out * _m_log(x)
-        return 0.0 if x == 0.0 else _NAN * out
-    if x == 0.0:  # a guard under jit; the base is rarely exactly zero
-        return 0.0  # 0 ** y is 0 (y > 0) or 1 (y = 0) near y: flat, whatever x does
-    return out * log(x)  # rule mode: NaN for a negative base
+        if x != 0.0:
+            return _NAN * out
+    elif x != 0.0:  # a guard under jit; the base is rarely exactly zero
+        return out * log(x)  # rule mode: NaN for a negative base
+    # At base 0: 0 ** y is flat near y > 0 (0) and y = 0 (1): a plain 0, a constant one
+    # level up; for y < 0 it is the pole inf, where 0 * inf gives NaN.
+    if type(out) is float:
+        return 0.0 * out
+    return _NAN if out == _INF else 0.0  # a guard under jit, as above
 
 
 def _over_norm2(n: Any, a: Any, b: Any) -> Any:

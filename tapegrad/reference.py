@@ -89,8 +89,9 @@ class Trace:
 
         The records are in evaluation order, so walking them backwards reaches
         each record only after every record that uses it: no topological sort
-        is needed. A record nothing contributed to is skipped (root does not
-        depend on it); every other product is plain arithmetic, so a zero
+        is needed. Reads default to zero and writes add. A record nothing
+        contributed to is skipped (root does not depend on it); every other
+        product is plain arithmetic, so a zero
         adjoint meeting an infinite partial (sqrt at 0) gives NaN: 0 * inf is
         an indeterminate form, and NaN says so. (Zeros that mean "does not
         depend on" never reach this loop: see :func:`apply`.)
@@ -98,10 +99,10 @@ class Trace:
         adjoint: dict[int, Any] = {root: 1.0}
         for i in reversed(range(len(self.records))):
             if i not in adjoint:
-                continue
+                continue  # nothing sent anything here: root does not depend on record i
             g = adjoint[i]
             for j, partial in self.records[i]:
-                adjoint[j] = g * partial if j not in adjoint else adjoint[j] + g * partial
+                adjoint[j] = adjoint.get(j, 0.0) + g * partial
         return adjoint
 
 

@@ -505,10 +505,10 @@ class Tape:
                 flat = False
             _accumulate(adj, i, g)
         if flat and not self.nested and not self.arrays:
-            _reverse_floats(self, adj)
-            if _not_finite(adj) or _not_finite(self.d0) or _not_finite(self.d1) or (
-                    _not_finite(self.values)):
-                adj = _careful_reverse(self, seeds)  # zero may meet infinity: see SELECT
+            suspect = _reverse_floats(self, adj)
+            total = sum(adj)
+            if suspect or total != total:  # a zero may have met inf or NaN: see SELECT
+                adj = _careful_reverse(self, seeds)
         elif not self.nested and not any(type(g) in _TRACED_TYPES for g in seeds.values()):
             with_rules(_reverse_values, self, adj)
         else:
@@ -526,8 +526,8 @@ class Tape:
         if not self.nested and not self.arrays and all(
                 type(t) is float for t in seeds.values()):
             tangents = with_rules(_forward_floats, self, seeds)
-            if _not_finite(tangents) or _not_finite(self.d0) or _not_finite(self.d1) or (
-                    _not_finite(self.values)):
+            if _not_finite(self.d0) or _not_finite(self.d1) or _not_finite(self.values) or (
+                    _not_finite(seeds.values())):
                 tangents = with_rules(_careful_forward, self, seeds)  # see SELECT
             return tangents
         return with_rules(_forward_sweep, self, seeds)
@@ -537,13 +537,24 @@ class Tape:
         return _hook("stats")(self)
 
 
-def _reverse_floats(tape: Tape, adj: list) -> None:
-    """The first-order reverse sweep: every adjoint and partial is a float."""
+def _reverse_floats(tape: Tape, adj: list) -> bool:
+    """The first-order reverse sweep: every adjoint and partial is a float.
+
+    It skips zero adjoints. Returns whether one of them met a partial that is not
+    finite, where the zero rules (see SELECT) may give NaN instead of nothing.
+    """
     nary = tape.nary
+    suspect = False
     for g, a, b, da, db in zip(
         reversed(adj), reversed(tape.a0), reversed(tape.a1), reversed(tape.d0), reversed(tape.d1)
     ):
-        if g:
+        if not g:
+            if a >= 0:
+                if da - da or (b >= 0 and db - db):  # inf - inf and NaN - NaN are NaN
+                    suspect = True
+            elif b < NO_INPUT and not suspect:
+                suspect = _nary_not_finite(nary[-2 - a], b)
+        else:
             if b >= 0:
                 adj[a] += g * da
                 adj[b] += g * db
@@ -579,6 +590,16 @@ def _reverse_floats(tape: Tape, adj: list) -> None:
                 else:
                     for j, c in OPS[NARY - b].nary_adjoints(nary[-2 - a], g):
                         adj[j] += c
+    return suspect
+
+
+def _nary_not_finite(entry: tuple, b: int) -> bool:
+    """Whether an n-ary record's partials may not be finite (for _reverse_floats)."""
+    if b == _DENSE_MARK or b == _DOT_MARK:
+        _, _, xv, yv, _, _, act, ad = entry
+        total = sum(xv or ()) + sum(yv or ()) + (ad if act else 0.0)
+        return total - total != 0.0
+    return OPS[NARY - b].kind == "custom"  # its rule's arithmetic is unknown: check
 
 
 def _not_finite(column: Any) -> bool:

@@ -208,7 +208,7 @@ CUSTOM: dict[str, CustomFunction] = {f.name: f for f in (
 
 def _times(g: Any, v: Any) -> Any:
     # An unused output's cotangent is a plain 0.0: it contributes nothing (not 0 * nan),
-    # as in the reverse sweep, which skips records whose adjoint is a plain zero.
+    # as in the reverse sweep, which skips records nothing contributed to.
     return 0.0 if type(g) is float and g == 0.0 else g * v
 
 

@@ -107,12 +107,11 @@ def test_higher_derivatives_at_the_edge_of_the_domain() -> None:
     assert grad(grad(lambda x: x**1.0))(math.nan) == 0.0  # x ** 0 is a constant
 
 
-def test_a_plain_zero_sends_nothing() -> None:
-    """A zero adjoint or a constant zero partial next to an infinite one gives 0, not NaN.
-
-    0 * sqrt(x) at 0, sqrt(relu(x)) at -1, sqrt(0 * x) and sqrt(stop_gradient(x)) at 0
-    do not depend on x there; a NaN adjoint is not zero, and a traced zero is sent.
-    """
+def test_a_structural_zero_sends_nothing() -> None:
+    """A zero that holds whatever the values (a constant factor, a kink's) next to an
+    infinite partial gives 0, not NaN: 0 * sqrt(x) at 0, sqrt(relu(x)) at -1, sqrt(0 * x)
+    and sqrt(stop_gradient(x)) at 0 do not depend on x there; a NaN adjoint is not zero,
+    and a traced zero is sent."""
     assert grad(lambda x: 0.0 * ref.sqrt(x) + x)(0.0) == 1.0
     assert grad(lambda x: ref.sqrt(ref.relu(x)))(-1.0) == 0.0
     assert grad(lambda x: ref.sqrt(0.0 * x) + x)(2.0) == 1.0
@@ -120,6 +119,16 @@ def test_a_plain_zero_sends_nothing() -> None:
     assert math.isnan(grad(lambda x: math.nan * x)(1.0))
     # d/dy [y * d/dx (x * y)] = 2 y: the inner zero partial of the constant is not traced
     assert grad(lambda y: y * grad(lambda x: x * y)(0.0))(3.0) == 6.0
+
+
+def test_a_computed_zero_meeting_an_infinity_is_nan() -> None:
+    """A zero computed from traced values times an infinite partial is an indeterminate
+    form, NaN: (x**3) ** (1/3) is x (derivative 1), (x ** (1/3)) ** 2 has derivative inf,
+    sqrt(x) * x has 0, and every chain rule at 0 reads 0 * inf."""
+    for f in (lambda x: (x ** 3.0) ** (1.0 / 3.0), lambda x: (x ** (1.0 / 3.0)) ** 2.0,
+              lambda x: ref.sqrt(x) * x):
+        assert math.isnan(grad(f)(0.0))
+    assert grad(lambda x: (x ** 3.0) ** (1.0 / 3.0))(2.0) == pytest.approx(1.0)
 
 
 def test_nan_in_gives_nan_out() -> None:

@@ -171,8 +171,7 @@ assert [[p for _, p in pairs] for pairs in records] == [list(r.partials)
 print(inspect.getsource(ref.Trace.backward))
 
 # %% [markdown]
-# Leave the two `_plain_zero` tests aside for a moment, and this is chapter 2's loop
-# almost word for word:
+# This is chapter 2's loop almost word for word:
 #
 # - `adjoint` is a dictionary, seeded with `{root: 1.0}`: d root / d root = 1.
 # - The loop walks the records **from the last to the first**. The list is in
@@ -180,11 +179,11 @@ print(inspect.getsource(ref.Trace.backward))
 #   reaches record `i`, every record that uses `i` has already been visited and has
 #   added its share: `i`'s adjoint is complete. **No topological sort** is needed,
 #   because the order the program ran in is already one.
-# - **Reads default to zero**: `adjoint.get(i, 0.0)`. A record that nothing has sent
-#   anything to (it does not affect the root) reads 0.
-# - **Writes add**: `adjoint[j] = adjoint.get(j, 0.0) + g * partial`. A value used
-#   twice, as `x` in `x * x`, simply receives two contributions. Nothing is
-#   overwritten, so nothing needs zeroing before the next call (chapter 1's
+# - A record that nothing has sent anything to is not in the dictionary: the root does
+#   not depend on it, and the loop skips it (the `continue`).
+# - **Reads default to zero, writes add**: `adjoint[j] = adjoint.get(j, 0.0) + g *
+#   partial`. A value used twice, as `x` in `x * x`, simply receives two contributions.
+#   Nothing is overwritten, so nothing needs zeroing before the next call (chapter 1's
 #   `zero_grad`): each call makes a fresh dictionary.
 #
 # The gradient of the neuron, from that loop, against `tg.grad`:
