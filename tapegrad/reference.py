@@ -99,7 +99,7 @@ class Trace:
         adjoint: dict[int, Any] = {root: 1.0}
         for i in reversed(range(len(self.records))):
             if i not in adjoint:
-                continue  # nothing sent anything here: root does not depend on record i
+                continue  # nothing was sent here: root does not depend on record i
             g = adjoint[i]
             for j, partial in self.records[i]:
                 adjoint[j] = adjoint.get(j, 0.0) + g * partial
