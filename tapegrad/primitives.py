@@ -1008,7 +1008,6 @@ def _sources() -> dict[str, str]:
             source = _float_function(prim, code) + _binary_sources(prim, *(codes * 3)[:3])
         if prim.rule_mode:
             source += _partials_function(prim)
-            _tape.SINGULAR.update(codes)  # partials that can be infinite at a finite value
         if prim.name in ("relu", "abs", "maximum", "minimum"):
             _tape.SELECT.update(codes)  # kinks: a zero partial is structural
         if prim.name == "mul":

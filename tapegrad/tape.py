@@ -89,21 +89,19 @@ OPS: list[Any] = [None]  # OPS[code] -> OpInfo; set up by primitives.py
 #     constant terms) or the constant exponent 0 (CONSTANT_POWER: x ** 0.0);
 #   - a record with derivative zero (stop_gradient, sign, step, //): it has no edge.
 # The float sweeps run plainly and run again with these rules spelled out
-# (_careful_reverse, _careful_forward) only when a NaN or an infinity is on the tape;
-# the generic sweeps (nested, jit) follow them directly. Filled by primitives.py.
+# (_careful_reverse, _careful_forward) only when they may differ: when a zero they
+# skipped met a partial that is not finite, or a NaN came out. The generic sweeps
+# (nested, jit) follow the rules directly. Filled by primitives.py.
 SELECT: set[int] = set()
 CONSTANT_FACTOR: set[int] = set()
 CONSTANT_POWER: set[int] = set()
-# Operation codes whose partials can be infinite where the value is finite (sqrt at 0).
-SINGULAR: set[int] = set()
 
 # The traced types (Tracer, and ArrayTracer once arrays are imported): filled by tracer.py.
 _TRACED_TYPES: set[type] = set()
 
 # What the sweeps and printers need from the layers above, installed by them at import:
 #   "combine"  primitives.linear_combination: sum(g * d for g, d in pairs), recorded compactly
-#   "isfinite" tracer.isfinite: a plain bool, a guard under jit
-#   "chain_mul" primitives.chain_mul: g * d with 0 * inf = 0, recorded (see SINGULAR)
+#   "chain_mul" primitives.chain_mul: g * d with 0 * inf = 0, for a kink's traced partial
 #   "forward", "reverse", "draw", "html", "stats", "describe"  the renderers of viz.py
 HOOKS: dict[str, Any] = {}
 
@@ -525,10 +523,10 @@ class Tape:
         """
         if not self.nested and not self.arrays and all(
                 type(t) is float for t in seeds.values()):
-            tangents = with_rules(_forward_floats, self, seeds)
-            if _not_finite(self.d0) or _not_finite(self.d1) or _not_finite(self.values) or (
-                    _not_finite(seeds.values())):
-                tangents = with_rules(_careful_forward, self, seeds)  # see SELECT
+            tangents, suspect = with_rules(_forward_floats, self, seeds)
+            total = sum(tangents)
+            if suspect or total != total:  # a zero may have met inf or NaN: see SELECT
+                tangents = with_rules(_careful_forward, self, seeds)
             return tangents
         return with_rules(_forward_sweep, self, seeds)
 
@@ -594,18 +592,12 @@ def _reverse_floats(tape: Tape, adj: list) -> bool:
 
 
 def _nary_not_finite(entry: tuple, b: int) -> bool:
-    """Whether an n-ary record's partials may not be finite (for _reverse_floats)."""
+    """Whether an n-ary record's partials may not be finite (for the float sweeps)."""
     if b == _DENSE_MARK or b == _DOT_MARK:
         _, _, xv, yv, _, _, act, ad = entry
         total = sum(xv or ()) + sum(yv or ()) + (ad if act else 0.0)
         return total - total != 0.0
     return OPS[NARY - b].kind == "custom"  # its rule's arithmetic is unknown: check
-
-
-def _not_finite(column: Any) -> bool:
-    """Whether a column of floats holds an infinity or a NaN (one C-speed sum)."""
-    total = sum(column)
-    return total - total != 0.0
 
 
 def _structural(op: int, d: Any, constant: Any) -> bool:
@@ -787,30 +779,40 @@ def _push(pending: list, j: int, pair: tuple) -> None:
         pending[j].append(pair)
 
 
-def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> list:
+def _forward_floats(tape: Tape, seeds: dict[int, Any]) -> tuple[list, bool]:
     """The forward sweep when every tangent is a float (first order, no arrays).
 
-    A zero tangent is skipped; where the tape holds an infinity or a NaN, the result
-    is replaced by _careful_forward's, which follows the zero rules (see SELECT).
+    It skips zero tangents. Returns the tangents and whether a skipped one met a
+    partial that is not finite, where the zero rules (see SELECT) may give NaN.
     """
     a0, a1, d0, d1, ops, nary = tape.a0, tape.a1, tape.d0, tape.d1, tape.ops, tape.nary
     tan: list = [0.0] * len(ops)
     for k, t in seeds.items():
         tan[k] = t
+    suspect = False
     for k in range(len(ops)):
         a = a0[k]
         b = a1[k]
         if a >= 0:
             ta = tan[a]
-            t = ta * d0[k] if ta else 0.0
+            if ta:
+                t = ta * d0[k]
+            else:
+                t = 0.0
+                if d0[k] - d0[k]:  # inf - inf and NaN - NaN are NaN
+                    suspect = True
             if b >= 0:
                 tb = tan[b]
                 if tb:
                     t += tb * d1[k]
+                elif d1[k] - d1[k]:
+                    suspect = True
             tan[k] = t
         elif b < NO_INPUT:
+            if not suspect:
+                suspect = _nary_not_finite(nary[-2 - a], b)
             tan[k] = OPS[ops[k]].tangent(nary[-2 - a], tan)
-    return tan
+    return tan, suspect
 
 
 def _forward_sweep(tape: Tape, seeds: dict[int, Any]) -> list:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .errors import ESCAPED_MESSAGE, EscapedTracerError, ForeignTracerError
 from .pytree import register_traced_type
 from .tape import _TRACED_TYPES as _tape_traced_types
-from .tape import HOOKS, Guard, Recorder, active
+from .tape import Guard, Recorder, active
 
 __all__ = ["Tracer", "is_traced", "isfinite", "isnan"]
 
@@ -242,5 +242,3 @@ def isnan(x: Any) -> bool:
     """
     return _classify("isnan", math.isnan, x)
 
-
-HOOKS["isfinite"] = isfinite
